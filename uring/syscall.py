@@ -1,0 +1,131 @@
+"""The system calls io_uring is built on, called through libc's ``syscall(2)``.
+
+io_uring has no libc wrappers (glibc never added them), so we call ``syscall()``
+with the numbers by hand, exactly as liburing does in ``src/syscall.h``. Every
+failure becomes an :class:`OSError` subclass picked by errno (``FileNotFoundError``
+for ENOENT, ``BlockingIOError`` for EAGAIN, ...), with the call's name in the
+message. io_uring being switched off altogether raises :class:`Unavailable`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+
+__all__ = [
+    "Unavailable",
+    "SYS_io_uring_setup",
+    "SYS_io_uring_enter",
+    "SYS_io_uring_register",
+    "SYS_bpf",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "bpf",
+    "address_of",
+]
+
+# The three io_uring numbers were allocated in the unified (asm-generic) number
+# space in 5.1, so they are the same on every architecture. bpf is not.
+SYS_io_uring_setup = 425
+SYS_io_uring_enter = 426
+SYS_io_uring_register = 427
+SYS_bpf = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "loongarch64": 280}.get(
+    platform.machine(), 321)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+# syscall() is variadic; every argument we pass fits a C long, and declaring the
+# result as long keeps a 64-bit return value (an fd or a count) intact.
+_syscall.restype = ctypes.c_long
+
+
+class Unavailable(OSError):
+    """io_uring cannot be used on this system at all; the message says why and how to fix it."""
+
+
+_UNAVAILABLE_HINTS = {
+    errno.ENOSYS: (
+        "io_uring_setup(2) does not exist: the kernel is older than 5.1 or was built "
+        "without CONFIG_IO_URING. Fix: run on Linux 5.1 or newer (5.19+ for everything "
+        "uring shows) with io_uring enabled."),
+    errno.EPERM: (
+        "io_uring_setup(2) was refused (EPERM): either the sysctl kernel.io_uring_disabled "
+        "is 2 (disabled for everyone) or 1 and this user is not in kernel.io_uring_group, "
+        "or a container's seccomp profile blocks io_uring (Docker's default does). Fix: "
+        "`sysctl -w kernel.io_uring_disabled=0` as root, or run the container with a "
+        "seccomp profile that allows io_uring_setup/enter/register."),
+    errno.ENOMEM: (
+        "io_uring_setup(2) could not lock memory for the rings (ENOMEM): kernels before "
+        "5.12 charge ring memory to RLIMIT_MEMLOCK. Fix: raise `ulimit -l`, use fewer "
+        "entries, or run a kernel >= 5.12 where rings are charged to the memory cgroup."),
+}
+
+
+def _call(name: str, nr: int, *args: int) -> int:
+    ret = _syscall(nr, *args)
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+    return ret
+
+
+def address_of(obj) -> int:
+    """Address of a ctypes object, or 0 for ``None``; plain ints pass through.
+
+    System call arguments that are pointers accept any of the three, so callers
+    can hand over a structure, a raw address they computed, or nothing.
+    """
+    if obj is None:
+        return 0
+    if isinstance(obj, int):
+        return obj
+    return ctypes.addressof(obj)
+
+
+def io_uring_setup(entries: int, params) -> int:
+    """``io_uring_setup(2)`` (Linux 5.1): create a ring, fill ``params``, return its fd.
+
+    ``params`` is an ``io_uring_params`` structure: its input fields (flags,
+    ``sq_thread_idle``, ...) are read by the kernel, its output fields (the ring
+    offsets, ``features``) are written back in place.
+    """
+    ret = _syscall(SYS_io_uring_setup, ctypes.c_uint32(entries), ctypes.byref(params))
+    if ret < 0:
+        err = ctypes.get_errno()
+        if err in _UNAVAILABLE_HINTS:
+            raise Unavailable(err, _UNAVAILABLE_HINTS[err])
+        raise OSError(err, f"io_uring_setup: {os.strerror(err)}")
+    return ret
+
+
+def io_uring_enter(fd: int, to_submit: int, min_complete: int, flags: int,
+                   arg=None, argsz: int = 0) -> int:
+    """``io_uring_enter(2)`` (Linux 5.1): submit SQEs and/or wait for completions.
+
+    Returns the number of SQEs the kernel consumed. ``arg`` is a signal mask, or
+    with ``IORING_ENTER_EXT_ARG`` an ``io_uring_getevents_arg`` (5.11); pass it as
+    a ctypes object or an address. Errors when waiting are part of the protocol
+    and come back as ordinary exceptions: ``InterruptedError`` (EINTR, retry),
+    ``TimeoutError`` (ETIME: the EXT_ARG timeout passed), ``BlockingIOError``
+    (EAGAIN/EBUSY before 5.19: too many completions pending to submit more).
+    """
+    return _call("io_uring_enter", SYS_io_uring_enter, fd, to_submit, min_complete,
+                 flags, address_of(arg), argsz)
+
+
+def io_uring_register(fd: int, opcode: int, arg=None, nr_args: int = 0) -> int:
+    """``io_uring_register(2)`` (Linux 5.1): register files, buffers, rings, probes...
+
+    ``arg`` is a ctypes object, an address, or ``None``; its meaning and that of
+    ``nr_args`` depend on ``opcode`` (an ``IORING_REGISTER_*`` value).
+    """
+    return _call("io_uring_register", SYS_io_uring_register, fd, opcode,
+                 address_of(arg), nr_args)
+
+
+def bpf(cmd: int, attr, size: int) -> int:
+    """``bpf(2)`` (Linux 3.18): load programs, create maps and links (used by AF_XDP)."""
+    return _call("bpf", SYS_bpf, cmd, address_of(attr), size)
