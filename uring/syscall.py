@@ -36,10 +36,27 @@ SYS_bpf = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "loongarch64": 280}.ge
     platform.machine(), 321)
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-# syscall() is variadic; every argument we pass fits a C long, and declaring the
-# result as long keeps a 64-bit return value (an fd or a count) intact.
-_syscall.restype = ctypes.c_long
+
+
+def _syscall_fn(nargs: int):
+    """A handle on libc's ``syscall()`` taking the number and ``nargs`` longs.
+
+    Without argtypes ctypes would pass Python ints as C ``int`` and cut every
+    pointer above 2**31 in half. ``syscall()`` is variadic, but on the 64-bit
+    Linux ABIs integer varargs travel in the same registers as fixed ones, so a
+    fixed prototype is safe. Indexing the library (not attribute access) gives
+    a fresh function object each time, so each prototype is independent.
+    """
+    fn = _libc["syscall"]
+    fn.argtypes = [ctypes.c_long] * (nargs + 1)
+    fn.restype = ctypes.c_long
+    return fn
+
+
+_syscall2 = _syscall_fn(2)
+_syscall3 = _syscall_fn(3)
+_syscall4 = _syscall_fn(4)
+_syscall6 = _syscall_fn(6)
 
 
 class Unavailable(OSError):
@@ -64,8 +81,7 @@ _UNAVAILABLE_HINTS = {
 }
 
 
-def _call(name: str, nr: int, *args: int) -> int:
-    ret = _syscall(nr, *args)
+def _check(name: str, ret: int) -> int:
     if ret < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{name}: {os.strerror(err)}")
@@ -92,7 +108,7 @@ def io_uring_setup(entries: int, params) -> int:
     ``sq_thread_idle``, ...) are read by the kernel, its output fields (the ring
     offsets, ``features``) are written back in place.
     """
-    ret = _syscall(SYS_io_uring_setup, ctypes.c_uint32(entries), ctypes.byref(params))
+    ret = _syscall2(SYS_io_uring_setup, entries, ctypes.addressof(params))
     if ret < 0:
         err = ctypes.get_errno()
         if err in _UNAVAILABLE_HINTS:
@@ -112,8 +128,8 @@ def io_uring_enter(fd: int, to_submit: int, min_complete: int, flags: int,
     ``TimeoutError`` (ETIME: the EXT_ARG timeout passed), ``BlockingIOError``
     (EAGAIN/EBUSY before 5.19: too many completions pending to submit more).
     """
-    return _call("io_uring_enter", SYS_io_uring_enter, fd, to_submit, min_complete,
-                 flags, address_of(arg), argsz)
+    return _check("io_uring_enter", _syscall6(SYS_io_uring_enter, fd, to_submit, min_complete,
+                                              flags, address_of(arg), argsz))
 
 
 def io_uring_register(fd: int, opcode: int, arg=None, nr_args: int = 0) -> int:
@@ -122,10 +138,10 @@ def io_uring_register(fd: int, opcode: int, arg=None, nr_args: int = 0) -> int:
     ``arg`` is a ctypes object, an address, or ``None``; its meaning and that of
     ``nr_args`` depend on ``opcode`` (an ``IORING_REGISTER_*`` value).
     """
-    return _call("io_uring_register", SYS_io_uring_register, fd, opcode,
-                 address_of(arg), nr_args)
+    return _check("io_uring_register", _syscall4(SYS_io_uring_register, fd, opcode,
+                                                 address_of(arg), nr_args))
 
 
 def bpf(cmd: int, attr, size: int) -> int:
     """``bpf(2)`` (Linux 3.18): load programs, create maps and links (used by AF_XDP)."""
-    return _call("bpf", SYS_bpf, cmd, address_of(attr), size)
+    return _check("bpf", _syscall3(SYS_bpf, cmd, address_of(attr), size))

@@ -1,0 +1,168 @@
+"""Properties of the ring logic, run against the simulated kernel (uring.sim).
+
+The simulator lets us start every index anywhere (just below 2**32 in
+particular), hold completions back and release them in any order, and overflow
+the CQ on demand — the cases that are rare or slow to reach on a real kernel.
+"""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from uring import Ring, RingClosed, SubmissionQueueFull, abi
+from uring.sim import SimKernel
+
+U32 = 2**32
+NOP = abi.IORING_OP_NOP
+
+
+def nop(ring, user_data, flags=0):
+    return ring.prep(NOP, flags, 0, -1, 0, 0, 0, 0, user_data)
+
+
+starts = st.one_of(st.integers(0, U32 - 1), st.integers(U32 - 64, U32 - 1))
+user_datas = st.integers(0, 2**64 - 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=starts, entries=st.sampled_from([1, 2, 4, 8, 16]),
+       batches=st.lists(st.integers(1, 16), min_size=1, max_size=40), data=st.data())
+def test_every_user_data_once_across_wraparound(start, entries, batches, data):
+    with Ring(entries, kernel=SimKernel(start=start)) as ring:
+        for size in batches:
+            size = min(size, ring.sq_entries)
+            uds = data.draw(st.lists(user_datas, min_size=size, max_size=size))
+            for ud in uds:
+                nop(ring, ud)
+            assert ring.submit_and_wait(size) == size
+            got = ring.copy_cqes()
+            assert [c.user_data for c in got] == uds
+            assert all(c.res == 0 for c in got)
+        total = sum(min(b, ring.sq_entries) for b in batches)
+        # The kernel's indices moved exactly as far as we submitted, mod 2**32.
+        assert ring._sq_u32[ring._sq_khead] == (start + total) % U32
+        assert ring._cq_u32[ring._cq_khead] == (start + total) % U32
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=starts, entries=st.sampled_from([2, 4, 8]), extra=st.integers(1, 5))
+def test_full_sq_raises_and_recovers(start, entries, extra):
+    with Ring(entries, kernel=SimKernel(start=start)) as ring:
+        for ud in range(ring.sq_entries):
+            nop(ring, ud)
+        assert ring.sq_space_left() == 0
+        for _ in range(extra):
+            with pytest.raises(SubmissionQueueFull):
+                nop(ring, 999)
+        ring.submit_and_wait(ring.sq_entries)
+        assert ring.sq_space_left() == ring.sq_entries
+        nop(ring, 1000)
+        ring.submit_and_wait(1)
+        uds = [c.user_data for c in ring.copy_cqes()]
+        assert uds == list(range(ring.sq_entries)) + [1000]
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=starts, n=st.integers(1, 64), data=st.data())
+def test_completions_in_any_order_each_exactly_once(start, n, data):
+    sim = SimKernel(start=start, defer=True)
+    with Ring(64, kernel=sim) as ring:
+        uds = data.draw(st.lists(user_datas, min_size=n, max_size=n, unique=True))
+        for ud in uds:
+            nop(ring, ud)
+        ring.submit()
+        assert ring.copy_cqes() == []
+        order = data.draw(st.permutations(range(n)))
+        seen = []
+        while sim.pending:
+            k = data.draw(st.integers(1, len(sim.pending)))
+            sim.complete(order=data.draw(st.permutations(range(len(sim.pending))))[:k])
+            seen += [c.user_data for c in ring.copy_cqes(max=data.draw(st.integers(1, 64)))]
+        seen += [c.user_data for c in ring.copy_cqes()]
+        assert sorted(seen) == sorted(uds)
+        assert len(seen) == len(set(seen)) == n
+        del order
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=starts, cq_start=starts, entries=st.sampled_from([2, 4, 8]),
+       rounds=st.integers(1, 12))
+def test_cq_overflow_nodrop_keeps_order(start, cq_start, entries, rounds):
+    """With IORING_FEAT_NODROP nothing is lost: copy_cqes flushes the backlog."""
+    sim = SimKernel(start=start, cq_start=cq_start)
+    with Ring(entries, kernel=sim) as ring:
+        ud = 0
+        for _ in range(rounds):
+            for _ in range(ring.sq_entries):
+                nop(ring, ud)
+                ud += 1
+            ring.submit()
+        overflowed = ud > ring.cq_entries
+        assert bool(ring.sq_flags & abi.IORING_SQ_CQ_OVERFLOW) == overflowed
+        seen = []
+        while True:
+            batch = ring.copy_cqes()
+            if not batch:
+                break
+            seen += [c.user_data for c in batch]
+        assert seen == list(range(ud))
+        assert not ring.sq_flags & abi.IORING_SQ_CQ_OVERFLOW
+        assert ring.cq_overflow == 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(start=starts, rounds=st.integers(1, 10))
+def test_cq_overflow_without_nodrop_counts_losses(start, rounds):
+    sim = SimKernel(start=start, nodrop=False)
+    with Ring(4, kernel=sim) as ring:
+        total = 0
+        for _ in range(rounds):
+            for _ in range(ring.sq_entries):
+                nop(ring, total)
+                total += 1
+            ring.submit()
+        got = ring.copy_cqes()
+        assert len(got) == min(total, ring.cq_entries)
+        assert ring.cq_overflow == total - len(got)
+        assert [c.user_data for c in got] == list(range(len(got)))
+
+
+@pytest.mark.parametrize("single_mmap", [True, False])
+@pytest.mark.parametrize("flags", [0, abi.IORING_SETUP_NO_SQARRAY])
+def test_mapping_layouts(single_mmap, flags):
+    """One mapping (FEAT_SINGLE_MMAP) or two; with and without the SQ index array."""
+    with Ring(8, flags=flags, kernel=SimKernel(single_mmap=single_mmap)) as ring:
+        assert bool(ring.features & abi.IORING_FEAT_SINGLE_MMAP) == single_mmap
+        for ud in range(8):
+            nop(ring, ud)
+        ring.submit_and_wait(8)
+        assert [c.user_data for c in ring.copy_cqes()] == list(range(8))
+
+
+def test_cqe_skip_success_posts_nothing():
+    with Ring(4, kernel=SimKernel()) as ring:
+        nop(ring, 1, abi.IOSQE_CQE_SKIP_SUCCESS)
+        nop(ring, 2)
+        ring.submit_and_wait(1)
+        assert [c.user_data for c in ring.copy_cqes()] == [2]
+
+
+def test_wait_with_timeout_returns_empty_when_nothing_completes():
+    with Ring(4, kernel=SimKernel(defer=True)) as ring:
+        assert ring.wait(1, timeout=0.01) == []
+
+
+def test_use_after_close_raises():
+    ring = Ring(4, kernel=SimKernel())
+    ring.close()
+    ring.close()  # twice is fine
+    for call in (lambda: nop(ring, 1), ring.submit, ring.copy_cqes, ring.sq_space_left,
+                 lambda: ring.wait(1), lambda: ring.register(0), lambda: ring.sqe(0)):
+        with pytest.raises(RingClosed):
+            call()
+    assert "closed" in repr(ring)
+
+
+def test_bad_entries_rejected_before_the_kernel():
+    for bad in (0, -1, 32769, 2.0, "8"):
+        with pytest.raises(ValueError, match="entries"):
+            Ring(bad, kernel=SimKernel())

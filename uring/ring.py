@@ -1,0 +1,620 @@
+"""The ring: io_uring_setup, the shared memory mappings, submission and completion.
+
+Follow a request through this file:
+
+1. :meth:`Ring.prep` claims the next free slot of the **SQE array** and writes
+   the 64-byte ``struct io_uring_sqe`` into it with a single ``struct`` pack.
+2. :meth:`Ring.submit` publishes the new **SQ tail** (a release store), then
+   calls ``io_uring_enter(2)`` so the kernel consumes the entries. The slot
+   becomes ours again once the kernel's **SQ head** has passed it.
+3. The kernel writes a 16-byte ``struct io_uring_cqe`` into the **CQ ring** and
+   moves the **CQ tail**. :meth:`Ring.copy_cqes` loads the tail once (acquire),
+   copies every CQE up to it, and stores the new **CQ head** once (release).
+
+Indices are free-running unsigned 32-bit counters: they wrap at 2**32 and are
+turned into slots with ``& ring_mask``; "how many" is always ``(a - b) & 0xffffffff``.
+
+The same code runs against the kernel and against :mod:`uring.sim`, which
+speaks the same memory protocol; what differs is the ``kernel`` object that
+sets up, maps and enters (see :class:`LinuxKernel`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import struct
+from collections import namedtuple
+
+from . import abi, syscall
+from .abi import (
+    IORING_CQE_F_MORE,
+    IORING_ENTER_EXT_ARG,
+    IORING_ENTER_GETEVENTS,
+    IORING_ENTER_REGISTERED_RING,
+    IORING_ENTER_SQ_WAKEUP,
+    IORING_FEAT_EXT_ARG,
+    IORING_FEAT_SINGLE_MMAP,
+    IORING_OFF_CQ_RING,
+    IORING_OFF_SQ_RING,
+    IORING_OFF_SQES,
+    IORING_SETUP_CQE32,
+    IORING_SETUP_CQSIZE,
+    IORING_SETUP_IOPOLL,
+    IORING_SETUP_NO_SQARRAY,
+    IORING_SETUP_SQ_AFF,
+    IORING_SETUP_SQE128,
+    IORING_SETUP_SQPOLL,
+    IORING_SQ_CQ_OVERFLOW,
+    IORING_SQ_NEED_WAKEUP,
+    IORING_SQ_TASKRUN,
+    IoringFeat,
+    IoringSetup,
+)
+from .barrier import load_acquire, smp_mb, store_release
+
+__all__ = [
+    "Ring",
+    "Cqe",
+    "Cqe32",
+    "LinuxKernel",
+    "SubmissionQueueFull",
+    "RingClosed",
+]
+
+_U32 = 0xFFFFFFFF
+
+# struct io_uring_sqe, field by field (see abi.io_uring_sqe): opcode, flags,
+# ioprio, fd, off, addr, len, op_flags, user_data, buf_index, personality,
+# file_index, addr3, __pad2. '<' means no padding; the sum is 64 bytes.
+_SQE = struct.Struct("<BBHiQQIIQHHIQQ")
+# struct io_uring_cqe: user_data, res, flags (16 bytes); CQE32 adds big_cqe[2].
+_CQE = struct.Struct("<QiI")
+_CQE32 = struct.Struct("<QiIQQ")
+assert _SQE.size == 64 and _CQE.size == 16 and _CQE32.size == 32
+
+# sigmask_sz in io_uring_getevents_arg: the kernel's sigset size, _NSIG / 8.
+_KERNEL_SIGSET_SIZE = 8
+
+
+class SubmissionQueueFull(RuntimeError):
+    """Every SQE slot holds an entry the kernel has not consumed yet.
+
+    :meth:`Ring.prep` never hands out a slot the kernel may still read. Submit
+    what is queued (:meth:`Ring.submit`) and try again; :meth:`Ring.sq_space_left`
+    tells how many slots are free.
+    """
+
+
+class RingClosed(ValueError):
+    """The ring was closed: its memory is unmapped and its fd is gone."""
+
+
+class _CqeMethods:
+    """Accessors shared by :class:`Cqe` and :class:`Cqe32`."""
+
+    __slots__ = ()
+
+    def result(self) -> int:
+        """``res``, or raise the ``OSError`` subclass for ``-res`` when it is negative."""
+        res = self[1]
+        if res < 0:
+            raise OSError(-res, f"{os.strerror(-res)} (user_data={self[0]:#x})")
+        return res
+
+    @property
+    def more(self) -> bool:
+        """``IORING_CQE_F_MORE`` (5.13): the request stays armed; more CQEs will follow.
+
+        A multishot request has ended when a CQE arrives without it.
+        """
+        return bool(self[2] & abi.IORING_CQE_F_MORE)
+
+    @property
+    def buffer_id(self) -> int | None:
+        """The provided buffer's id (``flags >> 16``) if ``IORING_CQE_F_BUFFER`` (5.7) is set."""
+        flags = self[2]
+        if flags & abi.IORING_CQE_F_BUFFER:
+            return flags >> abi.IORING_CQE_BUFFER_SHIFT
+        return None
+
+    @property
+    def buf_more(self) -> bool:
+        """``IORING_CQE_F_BUF_MORE`` (6.12): an incremental buffer was only partly used."""
+        return bool(self[2] & abi.IORING_CQE_F_BUF_MORE)
+
+    @property
+    def sock_nonempty(self) -> bool:
+        """``IORING_CQE_F_SOCK_NONEMPTY`` (5.19): the socket had more data after this receive."""
+        return bool(self[2] & abi.IORING_CQE_F_SOCK_NONEMPTY)
+
+    @property
+    def notif(self) -> bool:
+        """``IORING_CQE_F_NOTIF`` (6.0): a zero-copy send's buffer may be reused now."""
+        return bool(self[2] & abi.IORING_CQE_F_NOTIF)
+
+
+class Cqe(_CqeMethods, namedtuple("Cqe", "user_data res flags")):
+    """A copied ``struct io_uring_cqe``: ``(user_data, res, flags)``.
+
+    It is a copy, so it stays valid after the CQ head moves on.
+    """
+
+    __slots__ = ()
+
+
+class Cqe32(_CqeMethods, namedtuple("Cqe32", "user_data res flags big0 big1")):
+    """A copied 32-byte CQE (``IORING_SETUP_CQE32``): the 16 bytes plus ``big_cqe[0..1]``."""
+
+    __slots__ = ()
+
+
+class LinuxKernel:
+    """The real kernel: system calls and ``mmap`` of the ring fd.
+
+    :class:`Ring` talks to its kernel only through these five methods, so the
+    simulator can stand in for this class.
+    """
+
+    setup = staticmethod(syscall.io_uring_setup)
+    enter = staticmethod(syscall.io_uring_enter)
+    register = staticmethod(syscall.io_uring_register)
+
+    @staticmethod
+    def mmap(fd: int, length: int, offset: int) -> mmap.mmap:
+        """Map ``length`` bytes of the ring at ``offset`` (an ``IORING_OFF_*`` value).
+
+        MAP_POPULATE faults the pages in now, so the first submission does not.
+        """
+        return mmap.mmap(fd, length, mmap.MAP_SHARED | mmap.MAP_POPULATE,
+                         mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
+
+    @staticmethod
+    def close(fd: int) -> None:
+        """Close the ring fd; the kernel tears the ring down once nothing refers to it."""
+        os.close(fd)
+
+
+class Ring:
+    """An io_uring instance: the ring fd, the mapped SQ/CQ rings and SQE array.
+
+    ``entries`` is the SQ size (the kernel rounds it up to a power of two; the
+    CQ gets twice as many unless ``cq_entries`` is given). ``flags`` is any
+    valid combination of ``IORING_SETUP_*``; ``sq_thread_cpu`` and
+    ``sq_thread_idle`` (ms) go with ``IORING_SETUP_SQPOLL``; ``wq_fd`` with
+    ``IORING_SETUP_ATTACH_WQ``. Use it as a context manager, or call :meth:`close`.
+
+    A full SQ is not flushed behind your back: :meth:`prep` raises
+    :class:`SubmissionQueueFull`, so the moment of every ``io_uring_enter`` is
+    the caller's choice (and visible in :attr:`enter_count`).
+    """
+
+    def __init__(self, entries: int = 256, *, flags: int = 0, cq_entries: int | None = None,
+                 sq_thread_cpu: int | None = None, sq_thread_idle: int | None = None,
+                 wq_fd: int | None = None, kernel=None) -> None:
+        if not isinstance(entries, int) or not 1 <= entries <= 32768:
+            raise ValueError(f"entries must be an int in 1..32768, not {entries!r}")
+        self._closed = True  # until fully set up, so close()/__del__ are safe
+        self._maps: list = []
+        self.kernel = kernel if kernel is not None else LinuxKernel()
+        p = abi.io_uring_params()
+        p.flags = flags
+        if cq_entries is not None:
+            p.flags |= IORING_SETUP_CQSIZE
+            p.cq_entries = cq_entries
+        if sq_thread_cpu is not None:
+            p.flags |= IORING_SETUP_SQ_AFF
+            p.sq_thread_cpu = sq_thread_cpu
+        if sq_thread_idle is not None:
+            p.sq_thread_idle = sq_thread_idle
+        if wq_fd is not None:
+            p.wq_fd = wq_fd
+        self.fd = self.kernel.setup(entries, p)
+        self.params = p
+        try:
+            self._map_rings(p)
+        except BaseException:
+            self.kernel.close(self.fd)
+            self._unmap()
+            raise
+        self._closed = False
+
+    # -- setup -----------------------------------------------------------------
+
+    def _map_rings(self, p) -> None:
+        self.setup_flags = IoringSetup(p.flags)
+        self.features = IoringFeat(p.features)
+        self.sq_entries = p.sq_entries
+        self.cq_entries = p.cq_entries
+        self._sqpoll = bool(p.flags & IORING_SETUP_SQPOLL)
+        self._iopoll = bool(p.flags & IORING_SETUP_IOPOLL)
+        # SQE128/CQE32 double the entry size: slot i starts at i << shift.
+        self._sqe_shift = 7 if p.flags & IORING_SETUP_SQE128 else 6
+        self._cqe_size = 32 if p.flags & IORING_SETUP_CQE32 else 16
+        self._cqe_struct = _CQE32 if p.flags & IORING_SETUP_CQE32 else _CQE
+        self._cqe_type = Cqe32 if p.flags & IORING_SETUP_CQE32 else Cqe
+        no_sqarray = bool(p.flags & IORING_SETUP_NO_SQARRAY)
+
+        # Sizes as liburing computes them (src/setup.c): with NO_SQARRAY the
+        # kernel reports sq_off.array = 0 and there is no index array.
+        sq_size = p.sq_off.array + p.sq_entries * 4
+        cq_size = p.cq_off.cqes + p.cq_entries * self._cqe_size
+        if p.features & IORING_FEAT_SINGLE_MMAP:
+            # 5.4+: SQ and CQ rings live in one allocation; map it once.
+            sq_size = cq_size = max(sq_size, cq_size)
+            sq_map = cq_map = self._mmap(sq_size, IORING_OFF_SQ_RING)
+        else:
+            sq_map = self._mmap(sq_size, IORING_OFF_SQ_RING)
+            cq_map = self._mmap(cq_size, IORING_OFF_CQ_RING)
+        sqes_map = self._mmap(p.sq_entries << self._sqe_shift, IORING_OFF_SQES)
+
+        # u32 views for the indices: one aligned 4-byte load/store per access
+        # (see barrier.py). Offsets from the kernel are in bytes.
+        self._sq_u32 = memoryview(sq_map).cast("I")
+        self._cq_u32 = memoryview(cq_map).cast("I")
+        so, co = p.sq_off, p.cq_off
+        self._sq_khead, self._sq_ktail = so.head // 4, so.tail // 4
+        self._sq_kflags, self._sq_kdropped = so.flags // 4, so.dropped // 4
+        self._cq_khead, self._cq_ktail = co.head // 4, co.tail // 4
+        self._cq_koverflow = co.overflow // 4
+        self._sq_mask = self._sq_u32[so.ring_mask // 4]
+        self._cq_mask = self._cq_u32[co.ring_mask // 4]
+        self._sqes = memoryview(sqes_map)
+        self._cqes = memoryview(cq_map)[co.cqes:co.cqes + p.cq_entries * self._cqe_size]
+
+        if not no_sqarray:
+            # The SQ array maps ring positions to SQE slots. We always use the
+            # identity, so fill it once here and never touch it again (as
+            # liburing does since 2.2); the kernel reads it on every submit.
+            array = memoryview(sq_map)[so.array:so.array + p.sq_entries * 4].cast("I")
+            for i in range(p.sq_entries):
+                array[i] = i
+            array.release()
+
+        # Our private copies. The kernel starts every index at 0, the simulator
+        # anywhere: read them rather than assume.
+        self._sqe_tail = self._sq_u32[self._sq_ktail]   # next slot to fill
+        self._sqe_head = self._sqe_tail                  # last tail published
+        self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
+        self._cq_head = self._cq_u32[self._cq_khead]
+        self._keep: dict[int, list] = {}
+        self._enter_fd = self.fd
+        self._enter_flags = 0
+        self.enter_count = 0
+        self._wait_arg = abi.io_uring_getevents_arg()
+        self._wait_ts = abi.kernel_timespec()
+
+    def _mmap(self, length: int, offset: int):
+        m = self.kernel.mmap(self.fd, length, offset)
+        self._maps.append(m)
+        return m
+
+    # -- submission --------------------------------------------------------------
+
+    def prep(self, opcode: int, flags: int, ioprio: int, fd: int, off: int, addr: int,
+             len: int, op_flags: int, user_data: int, buf_index: int = 0,
+             personality: int = 0, file_index: int = 0, addr3: int = 0) -> int:
+        """Fill the next free SQE with these fields and return its slot index.
+
+        Arguments follow ``struct io_uring_sqe`` in order: ``flags`` is the
+        ``IOSQE_*`` byte, ``op_flags`` the per-op 32-bit word at offset 28
+        (``rw_flags``, ``msg_flags``, ...), ``buf_index`` the u16 at 40 (also
+        ``buf_group``), ``file_index`` the u32 at 44 (also ``splice_fd_in``).
+        All 64 bytes are written, so no field keeps a stale value from the
+        slot's previous use. The entry is not visible to the kernel until
+        :meth:`submit`. Raises :class:`SubmissionQueueFull` when no slot is free.
+        """
+        tail = self._sqe_tail
+        if (tail - self._sq_head_seen) & _U32 >= self.sq_entries:
+            self._check_open()
+            # Our cached head is stale: the kernel may have consumed more.
+            self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
+            if (tail - self._sq_head_seen) & _U32 >= self.sq_entries:
+                raise SubmissionQueueFull(
+                    f"all {self.sq_entries} SQEs are queued; call submit() first")
+        slot = tail & self._sq_mask
+        offset = slot << self._sqe_shift
+        _SQE.pack_into(self._sqes, offset, opcode, flags, ioprio, fd, off, addr, len,
+                       op_flags, user_data, buf_index, personality, file_index, addr3, 0)
+        if self._sqe_shift == 7:
+            # SQE128: clear the 64-byte command area too.
+            self._sqes[offset + 64:offset + 128] = bytes(64)
+        self._sqe_tail = (tail + 1) & _U32
+        return slot
+
+    def sqe(self, slot: int) -> abi.io_uring_sqe:
+        """A ctypes view of SQE ``slot`` (as returned by :meth:`prep`) to adjust fields.
+
+        The view reads and writes the mapped memory directly; drop it before
+        :meth:`close` (an open view keeps the mapping alive).
+        """
+        self._check_open()
+        if not 0 <= slot < self.sq_entries:
+            raise ValueError(f"slot must be in 0..{self.sq_entries - 1}, not {slot!r}")
+        return abi.io_uring_sqe.from_buffer(self._sqes, slot << self._sqe_shift)
+
+    def sq_space_left(self) -> int:
+        """How many SQEs :meth:`prep` can fill before it raises :class:`SubmissionQueueFull`."""
+        self._check_open()
+        self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
+        return self.sq_entries - ((self._sqe_tail - self._sq_head_seen) & _U32)
+
+    def sq_ready(self) -> int:
+        """SQEs filled by :meth:`prep` and not yet published by :meth:`submit`."""
+        return (self._sqe_tail - self._sqe_head) & _U32
+
+    def keep(self, user_data: int, obj) -> None:
+        """Keep ``obj`` alive until the request ``user_data`` posts its final CQE.
+
+        The kernel reads or writes a buffer by address for as long as the
+        request runs; if Python freed it meanwhile the kernel would scribble on
+        reused memory. The reference is dropped by :meth:`copy_cqes` at the
+        first CQE for ``user_data`` without ``IORING_CQE_F_MORE`` (for a
+        multishot request or a zero-copy send, the last one). A request whose
+        CQE is skipped (``IOSQE_CQE_SKIP_SUCCESS``) keeps its objects until
+        :meth:`close`.
+        """
+        keep = self._keep
+        if user_data in keep:
+            keep[user_data].append(obj)
+        else:
+            keep[user_data] = [obj]
+
+    def _flush_sq(self) -> int:
+        """Publish the filled SQEs; return how many the kernel has not consumed yet."""
+        tail = self._sqe_tail
+        if tail != self._sqe_head:
+            # Release: the SQE bytes written by prep() must be visible before
+            # the kernel can see the new tail (liburing __io_uring_flush_sq).
+            store_release(self._sq_u32, self._sq_ktail, tail)
+            self._sqe_head = tail
+        if self._sqpoll:
+            # The SQPOLL thread moves the head concurrently.
+            return (tail - load_acquire(self._sq_u32, self._sq_khead)) & _U32
+        return (tail - self._sq_u32[self._sq_khead]) & _U32
+
+    def submit(self) -> int:
+        """Publish every prepared SQE and tell the kernel; return how many it consumed.
+
+        Without SQPOLL this is one ``io_uring_enter``. With SQPOLL the kernel
+        thread picks entries up by itself: we only enter to wake it when it has
+        gone to sleep (``IORING_SQ_NEED_WAKEUP``), and then return the number
+        of entries published.
+        """
+        return self._submit(0, None)
+
+    def submit_and_wait(self, wait_nr: int = 1, timeout: float | None = None) -> int:
+        """Submit, then wait until at least ``wait_nr`` CQEs are ready (one syscall).
+
+        With ``timeout`` (seconds, needs ``IORING_FEAT_EXT_ARG``, 5.11) the wait
+        ends early; the return value is still the number of SQEs consumed.
+        """
+        return self._submit(wait_nr, timeout)
+
+    def _submit(self, wait_nr: int, timeout: float | None) -> int:
+        self._check_open()
+        pending = self._flush_sq()
+        flags = self._enter_flags
+        to_submit = pending
+        if self._sqpoll:
+            # Full fence between our tail store and the flags load: the SQPOLL
+            # thread sets NEED_WAKEUP and then re-reads the tail before it
+            # sleeps; with the fence one of us is sure to see the other's
+            # store (liburing sq_ring_needs_enter). TSO alone would allow our
+            # load to pass our store and both to miss.
+            smp_mb()
+            if self._sq_u32[self._sq_kflags] & IORING_SQ_NEED_WAKEUP:
+                flags |= IORING_ENTER_SQ_WAKEUP
+            elif not wait_nr and not self._cq_needs_flush():
+                return pending
+        need_events = wait_nr or self._iopoll or self._cq_needs_flush()
+        if need_events:
+            flags |= IORING_ENTER_GETEVENTS
+        elif not to_submit and not flags & IORING_ENTER_SQ_WAKEUP:
+            return 0
+        if timeout is not None and wait_nr:
+            submitted = self._enter_timeout(to_submit, wait_nr, flags, timeout)
+        else:
+            submitted = self._enter(to_submit, wait_nr, flags)
+        return pending if self._sqpoll else submitted
+
+    def _cq_needs_flush(self) -> bool:
+        # IORING_SQ_CQ_OVERFLOW (5.5): CQEs wait in the kernel's overflow list
+        # and only an enter with GETEVENTS moves them into the CQ ring.
+        # IORING_SQ_TASKRUN (5.19, with TASKRUN_FLAG): completions are queued
+        # as task work that only runs when we enter.
+        return bool(self._sq_u32[self._sq_kflags] & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))
+
+    def _enter(self, to_submit: int, min_complete: int, flags: int, arg=None,
+               argsz: int = 0) -> int:
+        while True:
+            self.enter_count += 1
+            try:
+                return self.kernel.enter(self._enter_fd, to_submit, min_complete, flags,
+                                         arg, argsz)
+            except InterruptedError:
+                # A signal arrived while we slept. Python has run its handler by
+                # now (it may have raised, ending this loop); otherwise retry,
+                # as PEP 475 does for the stdlib's own system calls.
+                continue
+
+    def _enter_timeout(self, to_submit: int, wait_nr: int, flags: int, timeout: float) -> int:
+        if not self.features & IORING_FEAT_EXT_ARG:
+            raise OSError(95, "waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11)")
+        if timeout < 0:
+            raise ValueError(f"timeout must be >= 0 seconds, not {timeout!r}")
+        ts, arg = self._wait_ts, self._wait_arg
+        ts.tv_sec = int(timeout)
+        ts.tv_nsec = int((timeout - int(timeout)) * 1e9)
+        arg.sigmask = 0
+        arg.sigmask_sz = _KERNEL_SIGSET_SIZE
+        arg.ts = ctypes.addressof(ts)
+        try:
+            return self._enter(to_submit, wait_nr, flags | IORING_ENTER_EXT_ARG, arg,
+                               ctypes.sizeof(arg))
+        except OSError as e:
+            if e.errno == 62:  # ETIME: the timeout passed first; nothing is wrong
+                return 0
+            raise
+
+    # -- completion ----------------------------------------------------------------
+
+    def cq_ready(self) -> int:
+        """How many CQEs are waiting in the CQ ring right now."""
+        self._check_open()
+        return (load_acquire(self._cq_u32, self._cq_ktail) - self._cq_head) & _U32
+
+    def copy_cqes(self, max: int | None = None) -> list:
+        """Copy out the ready CQEs (at most ``max``) and hand their slots back at once.
+
+        One acquire load of the tail, one copy, one release store of the head,
+        however many CQEs there are. If the ring is empty but the kernel holds
+        overflowed CQEs or pending task work, enter once to collect them.
+        """
+        self._check_open()
+        head = self._cq_head
+        # Acquire: the CQE bytes the kernel wrote before moving the tail must
+        # not be read before the tail itself.
+        tail = load_acquire(self._cq_u32, self._cq_ktail)
+        if tail == head and self._cq_needs_flush():
+            self._enter(0, 0, IORING_ENTER_GETEVENTS | self._enter_flags)
+            tail = load_acquire(self._cq_u32, self._cq_ktail)
+        n = (tail - head) & _U32
+        if not n:
+            return []
+        if max is not None and n > max:
+            n = max
+        size = self._cqe_size
+        start = (head & self._cq_mask) * size
+        end = start + n * size
+        make = self._cqe_type._make
+        it = self._cqe_struct.iter_unpack
+        if end <= len(self._cqes):
+            out = list(map(make, it(self._cqes[start:end])))
+        else:  # the batch wraps around the end of the CQE array
+            out = list(map(make, it(self._cqes[start:])))
+            out += map(make, it(self._cqes[:end - len(self._cqes)]))
+        self._cq_head = (head + n) & _U32
+        # Release: our reads of those CQEs are done before the kernel may reuse the slots.
+        store_release(self._cq_u32, self._cq_khead, self._cq_head)
+        if self._keep:
+            self._release_kept(out)
+        return out
+
+    def _release_kept(self, cqes) -> None:
+        keep = self._keep
+        for cqe in cqes:
+            if not cqe[2] & IORING_CQE_F_MORE:
+                objs = keep.get(cqe[0])
+                if objs is not None:
+                    del objs[0]
+                    if not objs:
+                        del keep[cqe[0]]
+
+    def wait(self, wait_nr: int = 1, timeout: float | None = None) -> list:
+        """Return ready CQEs, waiting until there are at least ``wait_nr``.
+
+        Submits anything prepared as part of the same ``io_uring_enter``. With
+        ``timeout`` (seconds) it may return fewer, possibly none.
+        """
+        self._check_open()
+        if self.cq_ready() < wait_nr or self.sq_ready():
+            self._submit(wait_nr, timeout)
+        return self.copy_cqes()
+
+    @property
+    def cq_overflow(self) -> int:
+        """The kernel's count of CQEs lost for good (only without ``IORING_FEAT_NODROP``)."""
+        self._check_open()
+        return self._cq_u32[self._cq_koverflow]
+
+    @property
+    def sq_dropped(self) -> int:
+        """The kernel's count of invalid SQEs it skipped."""
+        self._check_open()
+        return self._sq_u32[self._sq_kdropped]
+
+    @property
+    def sq_flags(self) -> int:
+        """The ``IORING_SQ_*`` flags word the kernel publishes in the SQ ring."""
+        self._check_open()
+        return self._sq_u32[self._sq_kflags]
+
+    # -- registration --------------------------------------------------------------
+
+    def register(self, opcode: int, arg=None, nr_args: int = 0) -> int:
+        """``io_uring_register(2)`` on this ring (``arg``: ctypes object, address or None)."""
+        self._check_open()
+        return self.kernel.register(self.fd, opcode, arg, nr_args)
+
+    def register_ring_fd(self) -> int:
+        """Register the ring fd with itself (``IORING_REGISTER_RING_FDS``, 5.18).
+
+        Later ``io_uring_enter`` calls pass the registered index with
+        ``IORING_ENTER_REGISTERED_RING`` and skip the fd table lookup (fdget/fdput).
+        Returns the index.
+        """
+        upd = abi.io_uring_rsrc_update()
+        upd.offset = 0xFFFFFFFF  # -1: let the kernel pick a free slot
+        upd.data = self.fd
+        self.register(abi.IORING_REGISTER_RING_FDS, upd, 1)
+        self._enter_fd = upd.offset
+        self._enter_flags |= IORING_ENTER_REGISTERED_RING
+        return upd.offset
+
+    # -- lifetime ------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RingClosed("this Ring is closed")
+
+    def _unmap(self) -> None:
+        for name in ("_sq_u32", "_cq_u32", "_sqes", "_cqes"):
+            view = self.__dict__.pop(name, None)
+            if view is not None:
+                view.release()
+        for m in {id(m): m for m in self._maps}.values():
+            m.close()
+        self._maps = []
+
+    def close(self) -> None:
+        """Unmap the rings and close the ring fd. Safe to call twice.
+
+        Requests still in flight are cancelled by the kernel when the ring is
+        torn down; the objects kept alive for them are released here, after
+        the fd is closed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        # Any method that runs after this point finds the views gone and
+        # raises RingClosed instead of touching unmapped memory.
+        self._sqe_tail = self._sq_head_seen = 0
+        self.sq_entries = 0
+        try:
+            self.kernel.close(self.fd)
+        finally:
+            self._unmap()
+            self._keep.clear()
+
+    def __enter__(self) -> "Ring":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<Ring closed>"
+        return (f"<Ring fd={self.fd} sq_entries={self.sq_entries} "
+                f"cq_entries={self.cq_entries} flags={self.setup_flags!r}>")
