@@ -22,6 +22,7 @@ sets up, maps and enters (see :class:`LinuxKernel`).
 from __future__ import annotations
 
 import ctypes
+import functools
 import mmap
 import os
 import struct
@@ -233,7 +234,10 @@ class Ring:
         self._sqe_shift = 7 if p.flags & IORING_SETUP_SQE128 else 6
         self._cqe_size = 32 if p.flags & IORING_SETUP_CQE32 else 16
         self._cqe_struct = _CQE32 if p.flags & IORING_SETUP_CQE32 else _CQE
-        self._cqe_type = Cqe32 if p.flags & IORING_SETUP_CQE32 else Cqe
+        # tuple.__new__ bound by partial builds each Cqe in C; Cqe._make
+        # would run a Python-level function per CQE.
+        self._cqe_make = functools.partial(
+            tuple.__new__, Cqe32 if p.flags & IORING_SETUP_CQE32 else Cqe)
         no_sqarray = bool(p.flags & IORING_SETUP_NO_SQARRAY)
 
         # Sizes as liburing computes them (src/setup.c): with NO_SQARRAY the
@@ -277,6 +281,13 @@ class Ring:
         self._sqe_tail = self._sq_u32[self._sq_ktail]   # next slot to fill
         self._sqe_head = self._sqe_tail                  # last tail published
         self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
+        # prep() compares the tail with this one number instead of doing the
+        # arithmetic each time: the tail at which the SQ would be full.
+        self._sq_limit = (self._sq_head_seen + p.sq_entries) & _U32
+        if self._sqe_shift == 7:
+            # SQE128 slots are twice as large; an instance attribute shadows
+            # the class's 64-byte prep so the common path has no size test.
+            self.prep = self._prep128
         self._cq_head = self._cq_u32[self._cq_khead]
         self._keep: dict[int, list] = {}
         self._enter_fd = self.fd
@@ -306,22 +317,37 @@ class Ring:
         :meth:`submit`. Raises :class:`SubmissionQueueFull` when no slot is free.
         """
         tail = self._sqe_tail
-        if (tail - self._sq_head_seen) & _U32 >= self.sq_entries:
-            self._check_open()
-            # Our cached head is stale: the kernel may have consumed more.
-            self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
-            if (tail - self._sq_head_seen) & _U32 >= self.sq_entries:
-                raise SubmissionQueueFull(
-                    f"all {self.sq_entries} SQEs are queued; call submit() first")
-        slot = tail & self._sq_mask
-        offset = slot << self._sqe_shift
+        if tail == self._sq_limit:
+            self._sq_refresh_limit(tail)
+        _SQE.pack_into(self._sqes, (tail & self._sq_mask) << 6, opcode, flags, ioprio, fd, off,
+                       addr, len, op_flags, user_data, buf_index, personality, file_index,
+                       addr3, 0)
+        self._sqe_tail = (tail + 1) & _U32
+        return tail & self._sq_mask
+
+    def _sq_refresh_limit(self, tail: int) -> None:
+        """Called when our cached view says the SQ is full: look at the kernel's head."""
+        self._check_open()
+        # The kernel may have consumed more since we last looked.
+        self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
+        self._sq_limit = (self._sq_head_seen + self.sq_entries) & _U32
+        if tail == self._sq_limit:
+            raise SubmissionQueueFull(
+                f"all {self.sq_entries} SQEs are queued; call submit() first")
+
+    def _prep128(self, opcode: int, flags: int, ioprio: int, fd: int, off: int, addr: int,
+                 len: int, op_flags: int, user_data: int, buf_index: int = 0,
+                 personality: int = 0, file_index: int = 0, addr3: int = 0) -> int:
+        """:meth:`prep` for ``IORING_SETUP_SQE128`` rings: 128-byte slots."""
+        tail = self._sqe_tail
+        if tail == self._sq_limit:
+            self._sq_refresh_limit(tail)
+        offset = (tail & self._sq_mask) << 7
         _SQE.pack_into(self._sqes, offset, opcode, flags, ioprio, fd, off, addr, len,
                        op_flags, user_data, buf_index, personality, file_index, addr3, 0)
-        if self._sqe_shift == 7:
-            # SQE128: clear the 64-byte command area too.
-            self._sqes[offset + 64:offset + 128] = bytes(64)
+        self._sqes[offset + 64:offset + 128] = bytes(64)  # the command area, cleared too
         self._sqe_tail = (tail + 1) & _U32
-        return slot
+        return tail & self._sq_mask
 
     def sqe(self, slot: int) -> abi.io_uring_sqe:
         """A ctypes view of SQE ``slot`` (as returned by :meth:`prep`) to adjust fields.
@@ -338,6 +364,7 @@ class Ring:
         """How many SQEs :meth:`prep` can fill before it raises :class:`SubmissionQueueFull`."""
         self._check_open()
         self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
+        self._sq_limit = (self._sq_head_seen + self.sq_entries) & _U32
         return self.sq_entries - ((self._sqe_tail - self._sq_head_seen) & _U32)
 
     def sq_ready(self) -> int:
@@ -488,7 +515,7 @@ class Ring:
         size = self._cqe_size
         start = (head & self._cq_mask) * size
         end = start + n * size
-        make = self._cqe_type._make
+        make = self._cqe_make
         it = self._cqe_struct.iter_unpack
         if end <= len(self._cqes):
             out = list(map(make, it(self._cqes[start:end])))
@@ -595,7 +622,7 @@ class Ring:
         self._closed = True
         # Any method that runs after this point finds the views gone and
         # raises RingClosed instead of touching unmapped memory.
-        self._sqe_tail = self._sq_head_seen = 0
+        self._sqe_tail = self._sq_limit = 0  # prep() finds the SQ "full" and checks
         self.sq_entries = 0
         try:
             self.kernel.close(self.fd)
