@@ -420,7 +420,8 @@ class Ring:
         return self._submit(wait_nr, timeout)
 
     def _submit(self, wait_nr: int, timeout: float | None) -> int:
-        self._check_open()
+        if self._closed:
+            raise RingClosed("this Ring is closed")
         pending = self._flush_sq()
         flags = self._enter_flags
         to_submit = pending
@@ -493,11 +494,20 @@ class Ring:
         return (load_acquire(self._cq_u32, self._cq_ktail) - self._cq_head) & _U32
 
     def copy_cqes(self, max: int | None = None) -> list:
-        """Copy out the ready CQEs (at most ``max``) and hand their slots back at once.
+        """Copy out the ready CQEs (at most ``max``) as :class:`Cqe` objects.
 
         One acquire load of the tail, one copy, one release store of the head,
         however many CQEs there are. If the ring is empty but the kernel holds
         overflowed CQEs or pending task work, enter once to collect them.
+        """
+        return list(map(self._cqe_make, self.copy_cqes_raw(max)))
+
+    def copy_cqes_raw(self, max: int | None = None) -> list:
+        """:meth:`copy_cqes` as plain ``(user_data, res, flags)`` tuples: the hot-loop form.
+
+        The tuples come straight out of ``struct.iter_unpack`` in C; building a
+        :class:`Cqe` around each costs about as much again (see ``python -m
+        uring.bench nop``). ``Cqe(*t)`` wraps one when you want the helpers.
         """
         self._check_open()
         head = self._cq_head
@@ -515,13 +525,13 @@ class Ring:
         size = self._cqe_size
         start = (head & self._cq_mask) * size
         end = start + n * size
-        make = self._cqe_make
         it = self._cqe_struct.iter_unpack
-        if end <= len(self._cqes):
-            out = list(map(make, it(self._cqes[start:end])))
+        cqes = self._cqes
+        if end <= len(cqes):
+            out = list(it(cqes[start:end]))
         else:  # the batch wraps around the end of the CQE array
-            out = list(map(make, it(self._cqes[start:])))
-            out += map(make, it(self._cqes[:end - len(self._cqes)]))
+            out = list(it(cqes[start:]))
+            out += it(cqes[:end - len(cqes)])
         self._cq_head = (head + n) & _U32
         # Release: our reads of those CQEs are done before the kernel may reuse the slots.
         store_release(self._cq_u32, self._cq_khead, self._cq_head)
