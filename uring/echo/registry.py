@@ -1,0 +1,40 @@
+"""The stages, in the order the story is told: the table of contents of ``uring.echo``.
+
+Each entry names a module in this package whose ``Server`` class is the
+stage. Modules are imported only when a stage is run, so ``--list`` works on
+any kernel.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+__all__ = ["Stage", "STAGES", "find"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One echo server stage: its name, module and one-line description."""
+
+    name: str
+    module: str
+    summary: str
+
+    def load(self) -> type:
+        """Import the stage's module and return its ``Server`` class."""
+        return importlib.import_module(f"{__package__}.{self.module}").Server
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("epoll", "epoll",
+          "baseline: select.epoll and non-blocking sockets, stdlib only"),
+)
+
+
+def find(name: str) -> Stage:
+    """The stage called ``name``; ``KeyError`` listing the known ones otherwise."""
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(f"unknown stage {name!r}; known: {', '.join(s.name for s in STAGES)}")
