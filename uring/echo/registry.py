@@ -29,6 +29,8 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("epoll", "epoll",
           "baseline: select.epoll and non-blocking sockets, stdlib only"),
+    Stage("poll", "poll",
+          "v1.0: POLL_ADD for readiness, then read/write; a Python object per request"),
 )
 
 
