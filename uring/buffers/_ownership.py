@@ -1,0 +1,74 @@
+"""Who holds each buffer id of a group: the kernel or the program.
+
+A buffer id must have exactly one owner at any time. The kernel owns it from
+the moment the program hands it over (adds it to a buffer ring, or provides
+it) until a CQE reports it consumed; then the program owns it until it hands
+it back. Every transition is checked here, so a bug that would give one buffer
+to two owners -- recycling an id twice, recycling one the kernel still fills,
+a CQE naming an id the program holds -- raises :class:`BufferOwnershipError`
+at the faulty call instead of corrupting data later.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BufferOwnershipError", "Ownership", "PROGRAM", "KERNEL"]
+
+PROGRAM = 0
+KERNEL = 1
+
+
+class BufferOwnershipError(RuntimeError):
+    """A buffer id was handed to an owner that already has it (or to the wrong one)."""
+
+
+class Ownership:
+    """One byte per buffer id: :data:`PROGRAM` or :data:`KERNEL`."""
+
+    __slots__ = ("owner", "in_kernel", "group")
+
+    def __init__(self, count: int, group: int) -> None:
+        self.owner = bytearray(count)   # all PROGRAM until given to the kernel
+        self.in_kernel = 0
+        self.group = group
+
+    def check(self, bid: int) -> None:
+        """Raise unless ``bid`` is an id of this group."""
+        if not isinstance(bid, int):
+            raise TypeError(f"bid must be an int, not {type(bid).__name__}")
+        if not 0 <= bid < len(self.owner):
+            raise ValueError(f"bid {bid} is not in buffer group {self.group}"
+                             f" (ids 0..{len(self.owner) - 1})")
+
+    def to_kernel(self, bid: int) -> None:
+        """The program hands ``bid`` to the kernel (add/recycle/provide)."""
+        owner = self.owner
+        if not 0 <= bid < len(owner):
+            self.check(bid)
+        if owner[bid] != PROGRAM:
+            raise BufferOwnershipError(
+                f"buffer {bid} of group {self.group} already belongs to the kernel:"
+                " it was recycled twice, or recycled before a CQE returned it")
+        owner[bid] = KERNEL
+        self.in_kernel += 1
+
+    def to_program(self, bid: int) -> None:
+        """A CQE hands ``bid`` to the program."""
+        owner = self.owner
+        if not 0 <= bid < len(owner):
+            raise BufferOwnershipError(
+                f"a CQE names buffer {bid}, which group {self.group} does not have"
+                f" (ids 0..{len(owner) - 1})")
+        if owner[bid] != KERNEL:
+            raise BufferOwnershipError(
+                f"a CQE hands over buffer {bid} of group {self.group}, but the program"
+                " already holds it: the group's memory was handed out twice")
+        owner[bid] = PROGRAM
+        self.in_kernel -= 1
+
+    def held_by_program(self) -> list[int]:
+        """Ids the program holds now."""
+        return [bid for bid, who in enumerate(self.owner) if who == PROGRAM]
+
+    def held_by_kernel(self) -> list[int]:
+        """Ids the kernel holds now (including ones staged but not yet published)."""
+        return [bid for bid, who in enumerate(self.owner) if who == KERNEL]

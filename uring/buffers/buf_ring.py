@@ -1,0 +1,263 @@
+"""A provided-buffer ring (``IORING_REGISTER_PBUF_RING``, 5.19): the kernel picks, we recycle.
+
+The ring is an array of ``entries`` 16-byte ``struct io_uring_buf`` (address,
+length, buffer id) plus a u16 **tail** that overlays the reserved field of
+entry 0. The program writes entries at ``tail, tail+1, ...`` and then publishes
+them with one release store of the new tail; the kernel keeps its **head**
+privately and takes one entry per buffer it fills, reporting the id in the
+CQE (``IORING_CQE_F_BUFFER``, ``flags >> 16``). Handing a buffer back is a
+memory write -- no system call, no SQE -- which is why buffer rings replaced
+``PROVIDE_BUFFERS``.
+
+Head and tail are free-running 16-bit counters: they wrap at 2**16 and pick a
+slot with ``& (entries - 1)``. :class:`BufferRing` owns the group: the ring
+memory, one page-aligned anonymous mapping for all buffers, and the
+:mod:`ownership <uring.buffers._ownership>` of every id.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from array import array
+
+from ..abi import (
+    IORING_CQE_BUFFER_SHIFT,
+    IORING_CQE_F_BUF_MORE,
+    IORING_CQE_F_BUFFER,
+    IORING_OFF_PBUF_RING,
+    IORING_OFF_PBUF_SHIFT,
+    IOU_PBUF_RING_INC,
+    IOU_PBUF_RING_MMAP,
+)
+from ..barrier import store_release
+from ..memory import Buffer, address, anonymous_map
+from ..register import pbuf_status, register_pbuf_ring, unregister_pbuf_ring
+from ._ownership import BufferOwnershipError, Ownership
+
+__all__ = ["BufferRing"]
+
+# struct io_uring_buf without its last field: addr u64, len u32, bid u16. The
+# u16 resv at offset 14 is never written -- in entry 0 it is the ring's tail.
+_ENTRY = struct.Struct("<QIH")
+_TAIL = 7  # u16 index of io_uring_buf_ring.tail (byte offset 14)
+_U16 = 0xFFFF
+_F_BUFFER = int(IORING_CQE_F_BUFFER)
+_F_BUF_MORE = int(IORING_CQE_F_BUF_MORE)
+_SHIFT = int(IORING_CQE_BUFFER_SHIFT)
+
+
+class BufferRing:
+    """Buffer group ``bgid``: a ring of ``entries`` slots, ``count`` buffers of ``size`` bytes.
+
+    ``count`` defaults to ``entries`` (the most a ring can hold). ``flags``:
+    ``IOU_PBUF_RING_MMAP`` (6.4) has the kernel allocate the ring, which is then
+    mapped from the ring fd at ``IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT``;
+    ``IOU_PBUF_RING_INC`` (6.12) lets one buffer serve several receives
+    (``IORING_CQE_F_BUF_MORE`` while it is not used up). On construction every
+    buffer is added and published.
+
+    Per CQE with ``IORING_CQE_F_BUFFER``: :meth:`take` (or :meth:`take_bundle`
+    for ``bundle`` receives) returns a ``memoryview`` of the filled bytes and
+    makes the program the buffer's owner; :meth:`recycle` (or :meth:`add` for
+    many, then one :meth:`advance`) hands it back. The view aliases the
+    buffer: copy what must outlive the recycle.
+    """
+
+    def __init__(self, ring, bgid: int, entries: int, size: int, *, flags: int = 0,
+                 count: int | None = None, min_left: int = 0) -> None:
+        if not isinstance(entries, int) or not 1 <= entries <= 32768 or entries & (entries - 1):
+            raise ValueError(f"entries must be a power of two in 1..32768, not {entries!r}")
+        if not isinstance(size, int) or not 1 <= size <= 0xFFFFFFFF:
+            raise ValueError(f"size must be an int in 1..2**32-1, not {size!r}")
+        count = entries if count is None else count
+        if not isinstance(count, int) or not 1 <= count <= entries:
+            raise ValueError(f"count must be in 1..entries ({entries}), not {count!r}")
+        self.ring = ring
+        self.bgid = bgid
+        self.entries = entries
+        self.size = size
+        self.count = count
+        self.flags = flags
+        self.mask = entries - 1
+        self.incremental = bool(flags & IOU_PBUF_RING_INC)
+        self.data = Buffer(count * size)
+        self.view = self.data.view
+        self._base = self.data.address
+        ring_bytes = entries * 16
+        if flags & IOU_PBUF_RING_MMAP:
+            # The buffers stay pinned to the ring until unregistration even if
+            # this object is dropped: the kernel may still write into them.
+            register_pbuf_ring(ring, bgid, entries, 0, flags=flags, min_left=min_left,
+                               memory=self.data)
+            try:
+                self._mem = mmap.mmap(ring.fd, ring_bytes, mmap.MAP_SHARED | mmap.MAP_POPULATE,
+                                      mmap.PROT_READ | mmap.PROT_WRITE,
+                                      offset=IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT)
+            except BaseException:
+                unregister_pbuf_ring(ring, bgid)
+                raise
+        else:
+            self._mem = anonymous_map(ring_bytes)
+            register_pbuf_ring(ring, bgid, entries, address(self._mem, True)[0], flags=flags,
+                               min_left=min_left, memory=(self.data, self._mem))
+        self._u16 = memoryview(self._mem).cast("H")
+        # The kernel starts its head at 0 and reads our tail, which is 0 in
+        # fresh memory; a simulated kernel may start both elsewhere (to test the
+        # 2**16 wrap), so read the tail rather than assume it.
+        self._tail = self._u16[_TAIL]
+        self._staged = 0
+        self._own = Ownership(count, bgid)
+        self._pos = [0] * count              # ring position each id was last added at
+        self._slots = array("H", [0] * entries)  # id added at each slot (bundles)
+        self._offset = [0] * count           # bytes already used (incremental rings)
+        self.closed = False
+        for bid in range(count):
+            self.add(bid)
+        self.advance()
+
+    # -- giving buffers to the kernel --------------------------------------------------
+
+    def add(self, bid: int) -> None:
+        """Stage buffer ``bid`` for the kernel; it is published by :meth:`advance`.
+
+        liburing: ``io_uring_buf_ring_add``. Raises :class:`BufferOwnershipError`
+        if the kernel already owns ``bid``.
+        """
+        self._own.to_kernel(bid)
+        pos = (self._tail + self._staged) & _U16
+        slot = pos & self.mask
+        _ENTRY.pack_into(self._mem, slot << 4, self._base + bid * self.size, self.size, bid)
+        self._pos[bid] = pos
+        self._slots[slot] = bid
+        self._offset[bid] = 0
+        self._staged += 1
+
+    def advance(self) -> None:
+        """Publish every staged buffer with one release store of the tail.
+
+        liburing: ``io_uring_buf_ring_advance``. Release: the entries written by
+        :meth:`add` must be visible before the kernel can see the new tail.
+        """
+        if self._staged:
+            self._tail = (self._tail + self._staged) & _U16
+            self._staged = 0
+            store_release(self._u16, _TAIL, self._tail)
+
+    def recycle(self, bid: int) -> None:
+        """Hand buffer ``bid`` back to the kernel now (:meth:`add` + :meth:`advance`)."""
+        self.add(bid)
+        self.advance()
+
+    # -- taking buffers from CQEs ------------------------------------------------------
+
+    def take(self, cqe) -> memoryview:
+        """The bytes a CQE put into its buffer; the program owns the buffer from now on.
+
+        ``cqe`` is a :class:`uring.ring.Cqe` (or any ``(user_data, res, flags)``).
+        In an incremental ring a CQE with ``IORING_CQE_F_BUF_MORE`` returns the
+        new bytes but leaves the buffer with the kernel, which keeps filling
+        it; the CQE without it hands the buffer over.
+        """
+        res, flags = cqe[1], cqe[2]
+        if not flags & _F_BUFFER:
+            raise ValueError("this CQE carries no buffer (IORING_CQE_F_BUFFER is unset);"
+                             " nothing to take")
+        bid = flags >> _SHIFT
+        n = res if res > 0 else 0
+        start = bid * self.size
+        if self.incremental:
+            return self._take_incremental(bid, n, flags, start)
+        self._own.to_program(bid)
+        return self.view[start:start + n]
+
+    def _take_incremental(self, bid, n, flags, start) -> memoryview:
+        if bid >= self.count or self._own.owner[bid] != 1:
+            self._own.to_program(bid)  # raises the precise error
+        offset = self._offset[bid]
+        if flags & _F_BUF_MORE:
+            self._offset[bid] = offset + n
+        else:
+            self._own.to_program(bid)
+            self._offset[bid] = 0
+        return self.view[start + offset:start + offset + n]
+
+    def take_bundle(self, cqe) -> list[tuple[int, memoryview]]:
+        """For a bundle receive: ``[(bid, bytes_view), ...]`` for every buffer the CQE filled.
+
+        A bundle CQE names its first buffer; the data continues in the buffers
+        at the following ring positions, each filled completely but the last.
+        The program owns all of them afterwards.
+        """
+        res, flags = cqe[1], cqe[2]
+        if not flags & _F_BUFFER:
+            raise ValueError("this CQE carries no buffer (IORING_CQE_F_BUFFER is unset)")
+        if self.incremental:
+            raise ValueError("take_bundle is for plain rings; incremental rings use take()")
+        first = flags >> _SHIFT
+        if first >= self.count:
+            self._own.to_program(first)
+        remaining = res if res > 0 else 0
+        nbufs = max(1, -(-remaining // self.size))
+        pos = self._pos[first]
+        if self._slots[pos & self.mask] != first:
+            raise BufferOwnershipError(f"buffer {first} is not where it was added in the ring")
+        out = []
+        for i in range(nbufs):
+            bid = self._slots[(pos + i) & self.mask]
+            self._own.to_program(bid)
+            n = min(self.size, remaining)
+            start = bid * self.size
+            out.append((bid, self.view[start:start + n]))
+            remaining -= n
+        return out
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def tail(self) -> int:
+        """The last published tail (u16, free-running)."""
+        return self._tail
+
+    @property
+    def in_kernel(self) -> int:
+        """How many buffers the kernel owns (published or staged)."""
+        return self._own.in_kernel
+
+    def held_by_program(self) -> list[int]:
+        """Ids the program holds (taken and not yet recycled)."""
+        return self._own.held_by_program()
+
+    def held_by_kernel(self) -> list[int]:
+        """Ids the kernel holds."""
+        return self._own.held_by_kernel()
+
+    def kernel_head(self) -> int:
+        """The kernel's private head (``IORING_REGISTER_PBUF_STATUS``, 6.8)."""
+        return pbuf_status(self.ring, self.bgid)
+
+    def close(self) -> None:
+        """Unregister the group and release the ring memory. Safe to call twice.
+
+        Only once no request that selects from this group can still be issued.
+        The buffer memory itself is freed when the last view of it is gone.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if not getattr(self.ring, "closed", False):
+                unregister_pbuf_ring(self.ring, self.bgid)
+        finally:
+            self._u16.release()
+            self._mem.close()
+
+    def __enter__(self) -> "BufferRing":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<BufferRing bgid={self.bgid} entries={self.entries} count={self.count}"
+                f" size={self.size} in_kernel={self.in_kernel} tail={self._tail}>")
