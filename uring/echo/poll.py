@@ -32,7 +32,7 @@ import errno
 import os
 import select
 
-from .. import ops
+from .. import abi, ops, probe
 from ..ring import Ring, SubmissionQueueFull
 from .common import EchoServer
 
@@ -96,6 +96,16 @@ class Server(EchoServer):
         except BaseException:
             self.ring.close()
             raise
+
+    @classmethod
+    def unsupported(cls) -> str:
+        """Empty if io_uring works here with POLL_ADD, READ and WRITE (Linux 5.6)."""
+        info = probe.get()
+        for op in (abi.IORING_OP_POLL_ADD, abi.IORING_OP_READ, abi.IORING_OP_WRITE):
+            reason = info.why_not_op(op)
+            if reason:
+                return reason
+        return ""
 
     # -- setup (later stages choose other ring flags and buffers) ----------------
 

@@ -31,6 +31,10 @@ STAGES: tuple[Stage, ...] = (
           "baseline: select.epoll and non-blocking sockets, stdlib only"),
     Stage("poll", "poll",
           "v1.0: POLL_ADD for readiness, then read/write; a Python object per request"),
+    Stage("user_data", "user_data",
+          "v1.3: the request packed into the 64-bit user_data; no allocation per request"),
+    Stage("fast_poll", "fast_poll",
+          "v1.5: recv/send/accept issued directly, relying on IORING_FEAT_FAST_POLL"),
 )
 
 
