@@ -8,9 +8,11 @@ kernel writes everything into the provided buffer it picked::
 ``name_size`` and ``control_size`` are the room reserved by the ``msghdr``
 given at submission (``uring.ops.Msghdr(name_size=..., control_size=...)``),
 the same for every buffer; the header says how much of each was really used
-(``namelen`` may exceed the room: the name was truncated) and how long the
-datagram was (``payloadlen`` exceeds the bytes present when it was
-truncated, with ``MSG_TRUNC`` in ``flags``). The CQE's ``res`` is the number of
+(``namelen`` may exceed the room: the name was truncated) and how many
+payload bytes the receive returned (``payloadlen``). A datagram longer than
+the room left is cut, with ``MSG_TRUNC`` in ``flags``; submit the request with
+``flags=socket.MSG_TRUNC`` and ``payloadlen`` is the datagram's full length
+(the socket's ``recvmsg`` return value, as in ``recv(2)``). The CQE's ``res`` is the number of
 bytes used in the buffer. liburing: ``io_uring_recvmsg_validate``,
 ``io_uring_recvmsg_name``, ``io_uring_recvmsg_cmsg_firsthdr``,
 ``io_uring_recvmsg_payload``, ``io_uring_recvmsg_payload_length``.
@@ -38,7 +40,7 @@ class RecvmsgOut(NamedTuple):
 
     namelen: int        #: bytes of the sender's address the kernel had (may exceed the room)
     controllen: int     #: bytes of control data written
-    payloadlen: int     #: length of the datagram (more than ``len(payload)`` if truncated)
+    payloadlen: int     #: bytes received (the full datagram length with ``MSG_TRUNC`` in flags)
     flags: int          #: ``MSG_*`` flags of the receive (``MSG_TRUNC``, ``MSG_CTRUNC``...)
     name: memoryview    #: the address bytes present (at most the reserved room)
     control: memoryview  #: the control bytes present

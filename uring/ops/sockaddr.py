@@ -124,6 +124,10 @@ class msghdr(ctypes.Structure):
                 ("msg_flags", ctypes.c_int)]
 
 
+# struct cmsghdr: size_t cmsg_len, int cmsg_level, int cmsg_type (native layout).
+_CMSGHDR = struct.Struct("@Nii")
+
+
 def _pack_cmsgs(ancillary) -> bytes:
     out = bytearray()
     for item in ancillary:
@@ -135,7 +139,7 @@ def _pack_cmsgs(ancillary) -> bytes:
                             " socket.sendmsg") from None
         # struct cmsghdr: size_t cmsg_len, int cmsg_level, int cmsg_type, data,
         # padded to CMSG_SPACE so the next header is aligned.
-        header = struct.pack("=Nii", socket.CMSG_LEN(len(data)), level, kind)
+        header = _CMSGHDR.pack(socket.CMSG_LEN(len(data)), level, kind)
         out += header + data + bytes(socket.CMSG_SPACE(len(data)) - len(header) - len(data))
     return bytes(out)
 
@@ -219,10 +223,10 @@ class Msghdr:
 def parse_cmsgs(raw: bytes) -> list:
     """Split a control buffer into ``[(level, type, data)]``."""
     out = []
-    header = struct.calcsize("=Nii")
+    header = _CMSGHDR.size
     pos = 0
     while pos + header <= len(raw):
-        length, level, kind = struct.unpack_from("=Nii", raw, pos)
+        length, level, kind = _CMSGHDR.unpack_from(raw, pos)
         if length < header or pos + length > len(raw):
             break
         out.append((level, kind, bytes(raw[pos + header:pos + length])))
