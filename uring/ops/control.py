@@ -191,7 +191,11 @@ def timeout_update(ring, user_data: int, target_user_data: int, ts, *, flags: in
     if _TIMEOUT_REMOVE in gate.missing:
         raise unsupported(_TIMEOUT_REMOVE)
     spec = timespec(ts)
-    mode = int(IORING_LINK_TIMEOUT_UPDATE if link else IORING_TIMEOUT_UPDATE)
+    # IORING_TIMEOUT_UPDATE selects "update" over "remove"; the LINK flag then
+    # picks the linked-timeout list (liburing io_uring_prep_link_timeout_update).
+    mode = int(IORING_TIMEOUT_UPDATE)
+    if link:
+        mode |= int(IORING_LINK_TIMEOUT_UPDATE)
     try:
         # The new timespec goes in addr2 (off), the target in addr.
         slot = ring.prep(_TIMEOUT_REMOVE, sqe_flags, 0, -1, ctypes.addressof(spec),
@@ -325,8 +329,7 @@ def provide_buffers(ring, user_data: int, buf, size: int, count: int, bgid: int,
     caller owns the memory (as :class:`uring.buffers.ProvidedBuffers` does);
     otherwise it must hold ``size * count`` bytes. The kernel uses the memory
     long after this request completes: whoever provides it must keep it
-    alive until the buffers are consumed or removed. ``res`` is 0 (the count
-    since 5.19 in some paths; check for < 0 only).
+    alive until the buffers are consumed or removed. ``res`` is 0.
     """
     if _PROVIDE in gate.missing:
         raise unsupported(_PROVIDE)
@@ -354,7 +357,7 @@ def provide_buffers(ring, user_data: int, buf, size: int, count: int, bgid: int,
 def remove_buffers(ring, user_data: int, count: int, bgid: int, *, sqe_flags: int = 0) -> int:
     """Take up to ``count`` unused buffers back from group ``bgid``; ``res`` is how many.
 
-    ``-ENOENT`` when the group has none.
+    ``-ENOENT`` when the group does not exist (an emptied group gives 0).
     """
     if _REMOVE in gate.missing:
         raise unsupported(_REMOVE)
