@@ -1,4 +1,4 @@
-"""Polls, timeouts, links, cancellation, msg_ring, provided buffers and SQE flags, for the exact CQEs."""
+"""Polls, timeouts, links, cancellation, msg_ring, v1 buffers, SQE flags: the exact CQEs."""
 
 import errno
 import os

@@ -148,20 +148,20 @@ def register_files_update(ring, offset: int, fds) -> int:
     """Put ``fds`` into slots ``offset, offset+1, ...`` (``IORING_REGISTER_FILES_UPDATE``, 5.5).
 
     ``-1`` empties a slot, ``-2`` (``IORING_REGISTER_FILES_SKIP``) leaves it
-    alone. ``offset=IORING_FILE_INDEX_ALLOC`` lets the kernel pick free slots
-    (5.19), which it writes back into the array: the return value is then the
-    list of slots chosen; otherwise it is the number of slots updated.
+    alone. Returns the number of slots updated. Letting the kernel pick slots
+    (``IORING_FILE_INDEX_ALLOC``) only works through the ring, with
+    :func:`uring.ops.files_update` (the register call says ``EOVERFLOW``).
     liburing: ``io_uring_register_files_update``.
     """
     _count(offset, "offset")
+    if offset == IORING_FILE_INDEX_ALLOC:
+        raise ValueError("offset=IORING_FILE_INDEX_ALLOC is only accepted by the"
+                         " IORING_OP_FILES_UPDATE request: use uring.ops.files_update")
     array = _fd_array(fds)
     upd = abi.io_uring_files_update()
     upd.offset = offset
     upd.fds = ctypes.addressof(array)
-    n = ring.register(IORING_REGISTER_FILES_UPDATE, upd, len(array))
-    if offset == IORING_FILE_INDEX_ALLOC:
-        return list(array[:n])
-    return n
+    return ring.register(IORING_REGISTER_FILES_UPDATE, upd, len(array))
 
 
 def unregister_files(ring) -> None:
@@ -304,8 +304,9 @@ def register_ring_fd(ring) -> int:
 def register_eventfd(ring, fd: int, *, async_only: bool = False) -> None:
     """Signal eventfd ``fd`` whenever a CQE is posted (``IORING_REGISTER_EVENTFD``, 5.2).
 
-    With ``async_only`` only for requests that completed asynchronously
-    (``IORING_REGISTER_EVENTFD_ASYNC``, 5.6). This is how an event loop
+    With ``async_only`` only for requests completed by an io-wq worker thread
+    (``IORING_REGISTER_EVENTFD_ASYNC``, 5.6): blocking file I/O, ``IOSQE_ASYNC``;
+    not inline completions, nor those driven by poll. This is how an event loop
     (epoll, asyncio) learns that the ring has completions.
     liburing: ``io_uring_register_eventfd`` / ``_async``.
     """

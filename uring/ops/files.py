@@ -421,17 +421,21 @@ def files_update(ring, user_data: int, fds, offset: int, *, sqe_flags: int = 0) 
 
     The asynchronous twin of ``register.register_files_update``: ``-1`` empties
     a slot; ``offset=IORING_FILE_INDEX_ALLOC`` (5.19) lets the kernel pick and
-    write the chosen slots back into the array. ``res`` is the count updated.
+    write the chosen slots back into ``fds`` when it is a ctypes ``c_int32``
+    array (a list is copied into one). ``res`` is the count updated.
     """
     if _FILES_UPDATE in gate.missing:
         raise unsupported(_FILES_UPDATE)
-    values = list(fds)
-    if not values or not all(isinstance(fd, int) for fd in values):
-        raise TypeError("fds must be a non-empty sequence of ints")
-    array = (ctypes.c_int32 * len(values))(*values)
+    if isinstance(fds, ctypes.Array) and fds._type_ is ctypes.c_int32:
+        array = fds
+    else:
+        values = list(fds)
+        if not values or not all(isinstance(fd, int) for fd in values):
+            raise TypeError("fds must be a non-empty sequence of ints")
+        array = (ctypes.c_int32 * len(values))(*values)
     try:
         slot = ring.prep(_FILES_UPDATE, sqe_flags, 0, -1, offset, ctypes.addressof(array),
-                         len(values), 0, user_data)
+                         len(array), 0, user_data)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, slot_offset=offset, sqe_flags=sqe_flags) from None
     ring.keep(user_data, array)
