@@ -154,6 +154,9 @@ def connect_many(address, count: int, timeout: float = 30.0) -> list[socket.sock
         for _ in range(count):
             s = socket.socket()
             socks.append(s)
+            # Without it, Nagle holds back a client's pipelined messages until
+            # the server's (possibly delayed, 40 ms) ACK: slow, not wrong.
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.setblocking(False)
             s.connect_ex(address)
         sel = selectors.DefaultSelector()

@@ -149,14 +149,20 @@ class Server(EchoServer):
 
     # -- the loop ------------------------------------------------------------------
 
+    def handlers(self) -> dict:
+        """The CQE handler for each request kind."""
+        return {ACCEPT: self.on_accept, POLL: self.on_poll, READ: self.on_read,
+                WRITE: self.on_write, STOP: self.on_stop}
+
     def serve(self) -> None:
         """Submit what is queued and wait for a CQE; handle the batch; repeat."""
         ring = self.ring
-        handlers = {ACCEPT: self.on_accept, POLL: self.on_poll, READ: self.on_read,
-                    WRITE: self.on_write, STOP: self.on_stop}
+        handlers = self.handlers()
         untag = self.untag
+        flush = self.flush
         stopper = self.stopper
         while not stopper.stopping:
+            flush()
             ring.submit_and_wait(1)
             cqes = ring.copy_cqes_raw()
             if len(cqes) >= ring.cq_entries:
@@ -167,6 +173,9 @@ class Server(EchoServer):
             for user_data, res, flags in cqes:
                 kind, conn = untag(user_data)
                 handlers[kind](conn, res, flags)
+
+    def flush(self) -> None:
+        """Queue what the batch just handled left for later (nothing here)."""
 
     def on_stop(self, conn, res: int, flags: int) -> None:
         """The stop pipe is readable: a signal came (the loop checks the flag)."""

@@ -35,6 +35,8 @@ STAGES: tuple[Stage, ...] = (
           "v1.3: the request packed into the 64-bit user_data; no allocation per request"),
     Stage("fast_poll", "fast_poll",
           "v1.5: recv/send/accept issued directly, relying on IORING_FEAT_FAST_POLL"),
+    Stage("provide_buffers", "provide_buffers",
+          "v1.6: recv into buffers the kernel picks from a PROVIDE_BUFFERS group"),
 )
 
 
