@@ -37,6 +37,8 @@ STAGES: tuple[Stage, ...] = (
           "v1.5: recv/send/accept issued directly, relying on IORING_FEAT_FAST_POLL"),
     Stage("provide_buffers", "provide_buffers",
           "v1.6: recv into buffers the kernel picks from a PROVIDE_BUFFERS group"),
+    Stage("buf_ring", "buf_ring",
+          "provided buffers in a registered buffer ring: giving one back is a memory write"),
 )
 
 
