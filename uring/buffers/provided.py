@@ -4,10 +4,11 @@ Before buffer rings, a program gave buffers to a group with SQEs: one
 ``PROVIDE_BUFFERS`` request hands the kernel ``n`` buffers laid end to end with
 consecutive ids, and the kernel keeps them in a list until requests with
 ``IOSQE_BUFFER_SELECT`` pick them. Handing a buffer back costs an SQE (and,
-unless skipped, a CQE), so :class:`ProvidedBuffers` batches: recycled ids are
-staged, and :meth:`ProvidedBuffers.flush` sends one SQE per run of consecutive
-ids. The kernel does not check for an id provided twice -- the classic bug of
-early io_uring echo servers -- so the ownership of every id is tracked here.
+unless skipped, a CQE), so :class:`ProvidedBuffers` batches:
+:meth:`~ProvidedBuffers.add` stages ids and :meth:`~ProvidedBuffers.advance`
+prepares one SQE per run of consecutive ids -- the same two verbs as a buffer
+ring's. The kernel does not check for an id provided twice -- the classic bug
+of early io_uring echo servers -- so the ownership of every id is tracked here.
 """
 
 from __future__ import annotations
@@ -69,18 +70,22 @@ class ProvidedBuffers:
         pin_memory(ring, ("provided", bgid), self.data)
         for bid in range(count):
             self.add(bid)
-        self.flush()
+        self.advance()
 
     def add(self, bid: int) -> None:
-        """Stage ``bid`` to be given back by the next :meth:`flush`."""
+        """Stage ``bid`` to be given back by the next :meth:`advance`.
+
+        Raises :class:`~uring.buffers.BufferOwnershipError` if the kernel already owns it.
+        """
         self._own.to_kernel(bid)
         self._staged.append(bid)
 
     def recycle(self, bid: int) -> None:
-        """Stage ``bid`` (as :meth:`add`); :meth:`flush` batches the SQEs."""
+        """Give ``bid`` back now: :meth:`add` + :meth:`advance` (one SQE; batch with those two)."""
         self.add(bid)
+        self.advance()
 
-    def flush(self) -> int:
+    def advance(self) -> int:
         """Prepare one ``PROVIDE_BUFFERS`` SQE per run of consecutive staged ids; return how many.
 
         Submit them (``ring.submit()``) before the requests that should see
