@@ -128,7 +128,9 @@ def test_client_that_never_reads_is_bounded(stage, start_server):
     # Now the client reads: everything it managed to send comes back, in order.
     exchange(server.address, [[data[:sent]]], socks=[hog], already_sent=sent)
     settle(server, baseline)
-    server.stop()
+    summary = server.stop()
+    if options:  # stages that queue echo must have paused reading
+        assert int(summary.get("read_paused", 0)) >= 1, summary
 
 
 def test_accept_survives_emfile(stage, start_server):

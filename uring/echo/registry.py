@@ -39,6 +39,8 @@ STAGES: tuple[Stage, ...] = (
           "v1.6: recv into buffers the kernel picks from a PROVIDE_BUFFERS group"),
     Stage("buf_ring", "buf_ring",
           "provided buffers in a registered buffer ring: giving one back is a memory write"),
+    Stage("multishot", "multishot",
+          "multishot accept + recv over a buffer ring, DEFER_TASKRUN, batched (liburing's example)"),
 )
 
 

@@ -1,0 +1,372 @@
+"""Stage ``multishot``: arm once, complete many times -- the modern io_uring server.
+
+What changes from ``buf_ring``, feature for feature with liburing's
+``examples/echo-server.c``:
+
+* **Multishot accept** (5.19): one ACCEPT request posts a CQE per new
+  connection, flagged ``IORING_CQE_F_MORE`` while it stays armed.
+* **Multishot recv** over the buffer ring (6.0): one RECV per connection,
+  armed once, posts a CQE per chunk of data, each in a buffer the kernel
+  took from the ring. A CQE without ``F_MORE`` ends it (end of stream, an
+  error, ``-ENOBUFS``, a cancel); we arm it again where that makes sense.
+* **SINGLE_ISSUER + DEFER_TASKRUN** (6.1): completions are produced only
+  when we ask for them, in our own ``io_uring_enter``, instead of
+  interrupting us; ``COOP_TASKRUN`` (5.19) is the fallback, as in liburing.
+  ``SUBMIT_ALL`` keeps one bad SQE from stopping a batch, a CQ eight times
+  the SQ absorbs bursts of multishot CQEs, and the ring fd is registered so
+  each enter skips the fd lookup.
+* **Batching**: each loop iteration reads every ready CQE at once
+  (:meth:`~uring.ring.Ring.copy_cqes_raw`), queues the SQEs they call for,
+  publishes the buffers handed back with one store, and makes one
+  ``io_uring_enter`` that both submits and waits.
+* ``user_data = kind << 56 | bid << 32 | fd``, as liburing's
+  ``type << 56 | bid << 16 | fd`` but with room for any descriptor.
+
+Receiving no longer waits for the send, so this stage does what the earlier
+ones got for free from their one-request-per-connection cycle:
+
+* **Order and short sends.** At most one SEND per connection is in flight.
+  When one is, later data is copied to the connection's backlog and its
+  buffer goes straight back to the ring; the backlog goes out in one SEND
+  when the current one is done. A short send resubmits the rest. So a
+  connection holds at most one buffer, and a slow reader cannot drain the
+  ring for everybody else.
+* **Backpressure.** When a connection's unsent echo reaches ``--max-unsent``
+  its RECV is cancelled (``ASYNC_CANCEL``); it is armed again once the
+  backlog is below half of that.
+* **Closing.** A connection is closed only once neither its RECV nor a SEND
+  is in flight, so no CQE can name a descriptor number already reused.
+
+The hot path -- a RECV completion with data, a SEND completion that sent
+everything -- allocates nothing Python could avoid: SQEs are written with
+``ring.prep`` from precomputed buffer addresses (the buffer memory lives as
+long as the ring, so nothing needs ``ring.keep``), and CQEs are plain tuples.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections import deque
+
+from .. import abi, ops, probe
+from ..memory import address
+from ..ring import Ring, SubmissionQueueFull
+from . import buf_ring
+from .poll import ACCEPT, PAUSE_ACCEPT, READ, STOP, WRITE
+from .provide_buffers import BGID
+from .user_data import FD_MASK, KIND_SHIFT
+
+__all__ = ["Server", "Conn", "CANCEL", "BID_SHIFT", "setup_flags"]
+
+#: Request kind of the ASYNC_CANCEL that stops a connection's RECV.
+CANCEL = 7
+#: Where the buffer id sits in a SEND's user_data.
+BID_SHIFT = 32
+
+_NOSIGNAL = socket.MSG_NOSIGNAL
+_F_MORE = int(abi.IORING_CQE_F_MORE)
+_F_BUFFER = int(abi.IORING_CQE_F_BUFFER)
+_SHIFT = int(abi.IORING_CQE_BUFFER_SHIFT)
+_OP_SEND = int(abi.IORING_OP_SEND)
+_RECV_TAG = READ << KIND_SHIFT
+_SEND_TAG = WRITE << KIND_SHIFT
+
+
+def setup_flags() -> int:
+    """SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them, else COOP_TASKRUN; plus SUBMIT_ALL."""
+    info = probe.get()
+    defer = abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN
+    flags = int(abi.IORING_SETUP_SUBMIT_ALL)
+    if info.has_setup_flag(defer):
+        return flags | int(defer)
+    return flags | int(abi.IORING_SETUP_COOP_TASKRUN)
+
+
+class Conn:
+    """One client of the multishot server.
+
+    ``out_addr``/``out_left`` describe the SEND in flight (``out_left`` 0:
+    none); it sends from ring buffer ``out_bid``, or from ``out_obj`` (a
+    former backlog, kept alive here while the kernel reads it). ``pending``
+    is the backlog queued behind it.
+    """
+
+    __slots__ = ("fd", "out_addr", "out_left", "out_bid", "out_obj", "pending",
+                 "recv_armed", "cancelling", "paused", "starved", "eof", "dead")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.out_addr = 0
+        self.out_left = 0
+        self.out_bid = -1
+        self.out_obj = None
+        self.pending = bytearray()
+        self.recv_armed = False   # a multishot RECV is in flight
+        self.cancelling = False   # we asked the kernel to end it
+        self.paused = False       # reading stopped: too much unsent
+        self.starved = False      # waiting for the buffer ring to refill
+        self.eof = False          # the client has shut down its sending side
+        self.dead = False         # reset or failed: drop the echo, close
+
+    def unsent(self) -> int:
+        """Bytes of echo not yet handed to the kernel's socket."""
+        return self.out_left + len(self.pending)
+
+
+class Server(buf_ring.Server):
+    """Multishot accept and recv over a buffer ring, batched, DEFER_TASKRUN."""
+
+    OPTIONS = ("entries", "buffers", "buffer_size", "max_unsent")
+
+    @classmethod
+    def unsupported(cls) -> str:
+        """Needs multishot recv with a buffer ring (Linux 6.0)."""
+        reason = super().unsupported()
+        info = probe.get()
+        since = abi.since(abi.IORING_RECV_MULTISHOT)
+        if not reason and info.version < tuple(int(x) for x in since.split(".")):
+            reason = f"needs IORING_RECV_MULTISHOT (Linux {since}); this is {info.release}"
+        return reason
+
+    def setup_ring(self) -> Ring:
+        """Flags as liburing's example; a CQ 8x the SQ; the ring fd registered."""
+        entries = self.args.entries
+        ring = Ring(entries, flags=setup_flags(), cq_entries=max(8 * entries, 16))
+        try:
+            ring.register_ring_fd()
+        except OSError:
+            pass  # before 5.18: every enter looks the fd up, which only costs time
+        return ring
+
+    def setup_buffers(self) -> None:
+        """The buffer ring of ``buf_ring``, plus every buffer's address computed once."""
+        super().setup_buffers()
+        size = self.args.buffer_size
+        base = address(self.group.view)[0]
+        self.addrs = [base + bid * size for bid in range(self.args.buffers)]
+        self.views = [self.group.view[bid * size:(bid + 1) * size]
+                      for bid in range(self.args.buffers)]
+        self.max_unsent = self.args.max_unsent
+
+    def new_conn(self, fd: int) -> Conn:
+        """State for the connection on ``fd``."""
+        return Conn(fd)
+
+    def prep(self, opcode: int, flags: int, fd: int, addr: int, nbytes: int, op_flags: int,
+             user_data: int) -> None:
+        """``ring.prep`` for the hot path; when the SQ is full, submit it first."""
+        try:
+            self.ring.prep(opcode, flags, 0, fd, 0, addr, nbytes, op_flags, user_data)
+        except SubmissionQueueFull:
+            self.stats.event("sq_full")
+            self.ring.submit()
+            self.ring.prep(opcode, flags, 0, fd, 0, addr, nbytes, op_flags, user_data)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """One ``io_uring_enter`` per iteration: submit, wait, then the whole batch of CQEs."""
+        ring = self.ring
+        wait = self.wait
+        conns = self.conns
+        received, sent = self.received, self.sent
+        stopper = self.stopper
+        cq_entries = ring.cq_entries
+        while not stopper.stopping:
+            self.flush()
+            cqes = wait()
+            if len(cqes) >= cq_entries:
+                self.stats.event("cq_full")
+            for user_data, res, flags in cqes:
+                kind = user_data >> KIND_SHIFT
+                if kind == READ:
+                    conn = conns[user_data & FD_MASK]
+                    if res > 0:
+                        received(conn, res, flags)
+                        if not flags & _F_MORE:  # ended after data (old kernels, overflow)
+                            self.recv_ended(conn, res, 0)
+                    else:
+                        self.recv_ended(conn, res, flags)
+                elif kind == WRITE:
+                    sent(conns[user_data & FD_MASK], res, flags)
+                elif kind == ACCEPT:
+                    self.on_accept(None, res, flags)
+                elif kind == STOP:
+                    self.on_stop(None, res, flags)
+                # CANCEL: nothing to do; the RECV it targets reports the outcome.
+
+    def wait(self) -> list:
+        """Submit what the last batch queued and wait for at least one CQE; return them all."""
+        self.ring.submit_and_wait(1)
+        return self.ring.copy_cqes_raw()
+
+    def flush(self) -> None:
+        """Publish returned buffers (one store); re-arm connections that ran out of them."""
+        if self.returned:
+            self.group.advance()
+            self.returned = 0
+        if self.starved and self.group.in_kernel:
+            starved, self.starved = self.starved, deque()
+            for conn in starved:
+                conn.starved = False
+                self.settle(conn)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def arm_recv(self, conn: Conn) -> None:
+        """Arm the connection's multishot RECV over the buffer ring."""
+        conn.recv_armed = True
+        self.submit(ops.recv_multishot, READ, conn, conn.fd, buf_group=BGID)
+
+    def received(self, conn: Conn, res: int, flags: int) -> None:
+        """``res`` bytes arrived in the buffer the CQE names: echo them, or queue a copy."""
+        bid = flags >> _SHIFT
+        self.group.take((0, res, flags))
+        stats = self.stats
+        stats.requests += 1
+        stats.bytes += res
+        if conn.dead:
+            self.recycle(bid)
+        elif not conn.out_left and not conn.pending:
+            # The common case: nothing queued, send straight from the buffer.
+            conn.out_bid = bid
+            conn.out_addr = self.addrs[bid]
+            conn.out_left = res
+            self.prep(_OP_SEND, 0, conn.fd, conn.out_addr, res, _NOSIGNAL,
+                      _SEND_TAG | bid << BID_SHIFT | conn.fd)
+        else:
+            # Behind a SEND in flight: copy, so the buffer goes back at once.
+            conn.pending += self.views[bid][:res]
+            self.recycle(bid)
+            if conn.unsent() >= self.max_unsent and not conn.paused:
+                self.pause(conn)
+
+    def recycle(self, bid: int) -> None:
+        """Stage ``bid`` for the ring; :meth:`flush` publishes the iteration's returns at once."""
+        self.group.add(bid)
+        self.returned += 1
+
+    def recv_ended(self, conn: Conn, res: int, flags: int) -> None:
+        """The multishot RECV posted its last CQE: find out why, then decide what next.
+
+        ``res`` > 0: it ended right after delivering data (that CQE's buffer
+        was handled by :meth:`received`); nothing is wrong, arm it again.
+        """
+        conn.recv_armed = False
+        conn.cancelling = False
+        if flags & _F_BUFFER:  # a buffer with no data in it: hand it straight back
+            self.group.take((0, res, flags))
+            self.recycle(flags >> _SHIFT)
+        if res == 0:
+            conn.eof = True
+        elif res == -errno.ENOBUFS:
+            self.stats.event("enobufs")
+            conn.starved = True
+            self.starved.append(conn)
+        elif res == -errno.ECANCELED:
+            pass  # we stopped it (backpressure, or the connection failed)
+        elif res < 0:
+            self.kill(conn)  # reset, or another error: this connection is over
+        self.settle(conn)
+
+    def pause(self, conn: Conn) -> None:
+        """Too much unsent echo: cancel the RECV until the client reads some of it."""
+        conn.paused = True
+        self.stats.event("read_paused")
+        self.cancel_recv(conn)
+
+    def cancel_recv(self, conn: Conn) -> None:
+        """Ask the kernel to end the connection's RECV (it then posts ``-ECANCELED``)."""
+        if conn.recv_armed and not conn.cancelling:
+            conn.cancelling = True
+            self.submit(ops.async_cancel, CANCEL, conn, _RECV_TAG | conn.fd)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def sent(self, conn: Conn, res: int, flags: int) -> None:
+        """A SEND completed: the rest after a short one, else the backlog, else settle."""
+        if res < 0:
+            self.kill(conn)
+        elif res < conn.out_left:
+            self.stats.event("short_sends")
+            conn.out_addr += res
+            conn.out_left -= res
+            self.prep(_OP_SEND, 0, conn.fd, conn.out_addr, conn.out_left, _NOSIGNAL,
+                      _SEND_TAG | max(conn.out_bid, 0) << BID_SHIFT | conn.fd)
+            return
+        self.send_done(conn)
+        if conn.pending and not conn.dead:
+            self.send_pending(conn)
+        elif conn.paused or conn.eof or conn.dead or conn.starved:
+            self.settle(conn)
+
+    def send_done(self, conn: Conn) -> None:
+        """The SEND in flight is over: release its buffer or backlog."""
+        if conn.out_bid >= 0:
+            self.recycle(conn.out_bid)
+            conn.out_bid = -1
+        conn.out_obj = None
+        conn.out_left = 0
+
+    def send_pending(self, conn: Conn) -> None:
+        """Send the whole backlog at once; a new one starts behind it."""
+        data, conn.pending = conn.pending, bytearray()
+        conn.out_obj = data  # alive, and never resized, until its SEND completes
+        conn.out_addr, conn.out_left = address(data)
+        self.prep(_OP_SEND, 0, conn.fd, conn.out_addr, conn.out_left, _NOSIGNAL,
+                  _SEND_TAG | conn.fd)
+        if conn.paused:
+            self.settle(conn)
+
+    # -- connection state --------------------------------------------------------------------
+
+    def settle(self, conn: Conn) -> None:
+        """After anything but the common case: resume reading, or close, or wait."""
+        if conn.dead:
+            if conn.recv_armed:
+                self.cancel_recv(conn)
+            elif not conn.out_left:
+                self.close_conn(conn)
+            return
+        if conn.eof:
+            if not conn.out_left and not conn.pending and not conn.recv_armed:
+                self.close_conn(conn)
+            return
+        if conn.paused and conn.unsent() <= self.max_unsent // 2:
+            conn.paused = False
+        if not conn.recv_armed and not conn.paused and not conn.starved:
+            self.arm_recv(conn)
+
+    def kill(self, conn: Conn) -> None:
+        """The connection failed: drop its backlog; it closes once nothing is in flight."""
+        conn.dead = True
+        conn.pending = bytearray()
+
+    # -- accepting -----------------------------------------------------------------------------
+
+    def arm_accept(self) -> None:
+        """One multishot ACCEPT for all connections to come."""
+        self.submit(ops.accept_multishot, ACCEPT, None, self.listener.fileno(),
+                    flags=socket.SOCK_CLOEXEC)
+
+    def on_accept(self, conn, res: int, flags: int) -> None:
+        """A new connection (or an error); re-arm if the multishot ended, unless out of fds."""
+        if res >= 0:
+            self.open_conn(res)
+        if flags & _F_MORE:
+            return
+        if res < 0 and -res in PAUSE_ACCEPT:
+            self.pause_accept()
+        else:
+            self.arm_accept()
+
+    def open_conn(self, fd: int) -> None:
+        """Start serving a new connection: arm its RECV."""
+        conn = self.new_conn(fd)
+        self.conns[fd] = conn
+        self.stats.connections += 1
+        self.arm_recv(conn)
+
+    def release(self, conn: Conn) -> None:
+        """Nothing to give back at close: buffers went back as their SENDs completed."""
