@@ -291,3 +291,12 @@ def test_buffers_stay_alive_until_the_final_cqe(ring, data_file):
         assert ref() is None
     finally:
         os.close(fd)
+
+
+def test_operations_fill_sqes_for_the_simulator_too():
+    from uring.sim import SimKernel
+    with Ring(4, kernel=SimKernel(start=2**32 - 1)) as sim:
+        ops.nop(sim, 1)
+        ops.nop(sim, 2, result=-errno.EIO)
+        ops.read(sim, 3, 0, bytearray(4))  # not simulated: the sim answers -EINVAL
+        assert complete(sim, 3) == [(1, 0, 0), (2, -errno.EIO, 0), (3, -errno.EINVAL, 0)]
