@@ -300,3 +300,25 @@ def test_operations_fill_sqes_for_the_simulator_too():
         ops.nop(sim, 2, result=-errno.EIO)
         ops.read(sim, 3, 0, bytearray(4))  # not simulated: the sim answers -EINVAL
         assert complete(sim, 3) == [(1, 0, 0), (2, -errno.EIO, 0), (3, -errno.EINVAL, 0)]
+
+
+def test_variant_newer_than_the_kernel_names_its_flag(ring, monkeypatch):
+    from uring.ops._common import gate
+    monkeypatch.setattr(gate, "too_old", frozenset({"accept_multishot", "openat_direct"}))
+    with pytest.raises(ops.OperationUnsupported,
+                       match=r"ops.accept_multishot needs IORING_ACCEPT_MULTISHOT \(Linux 5\.19\)"):
+        ops.accept_multishot(ring, 1, 0)
+    with pytest.raises(ops.OperationUnsupported, match=r"direct descriptors .*Linux 5\.15"):
+        ops.openat_direct(ring, 1, "x")
+    ops.accept(ring, 2, 0)  # the plain operation is still there
+    assert ring.sq_ready() == 1
+
+
+def test_bundle_needs_the_feature_bit():
+    from uring.sim import SimKernel
+    with Ring(4, kernel=SimKernel()) as sim:  # reports no IORING_FEAT_RECVSEND_BUNDLE
+        with pytest.raises(ops.OperationUnsupported, match=r"IORING_RECVSEND_BUNDLE .*6\.10"):
+            ops.recv(sim, 1, 0, None, buf_group=1, bundle=True)
+        with pytest.raises(ops.OperationUnsupported, match="IORING_RECVSEND_BUNDLE"):
+            ops.recv_multishot(sim, 1, 0, buf_group=1, bundle=True)
+        assert sim.sq_ready() == 0

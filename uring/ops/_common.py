@@ -15,7 +15,7 @@ import os
 import struct
 from typing import Callable, NamedTuple
 
-from ..abi import IoringOp, kernel_timespec
+from ..abi import IORING_RECVSEND_BUNDLE, IoringOp, kernel_timespec
 
 __all__ = ["OPS", "OpSpec", "Feature", "DIRECT_DESCRIPTORS", "OperationUnsupported",
            "operation", "gate", "AT_FDCWD"]
@@ -88,24 +88,34 @@ def operation(opcode: IoringOp, liburing: str, *, needs=None):
 
 
 class _Gate:
-    """The opcodes the running kernel lacks, learned from the probe at first use.
+    """What the running kernel lacks, learned from the probe at first use.
 
-    ``gate.missing`` is looked up on every operation, so after the first
-    access it is a plain instance attribute (``__getattr__`` only runs while it
-    is unset). Where io_uring cannot be used at all the set is empty: a
-    :mod:`uring.sim` ring then answers for itself.
+    ``gate.missing``: the opcodes it does not support (``IORING_REGISTER_PROBE``).
+    ``gate.too_old``: the names of operation variants (``"recv_multishot"``...)
+    whose flag came in a newer release than the kernel's -- a flag cannot be
+    probed, so the release number decides. Both are looked up by the
+    operations, so after the first access they are plain instance attributes
+    (``__getattr__`` only runs while they are unset). Where io_uring cannot be
+    used at all both are empty: a :mod:`uring.sim` ring answers for itself.
     """
 
     def __getattr__(self, name: str):
-        if name != "missing":
+        if name not in ("missing", "too_old"):
             raise AttributeError(name)
         from .. import probe
         info = probe.get()
-        missing = frozenset()
+        missing = too_old = frozenset()
         if info.usable:
             missing = frozenset(int(op) for op in IoringOp if int(op) not in info.ops)
-        self.missing = missing
-        return missing
+            too_old = frozenset(spec.name for spec in OPS.values() if spec.feature
+                                and _release(spec.since) > tuple(info.version))
+        self.missing, self.too_old = missing, too_old
+        return getattr(self, name)
+
+
+def _release(since: str) -> tuple[int, int]:
+    major, minor = since.split(".")[:2]
+    return int(major), int(minor)
 
 
 gate = _Gate()
@@ -119,6 +129,23 @@ def unsupported(opcode: int) -> OperationUnsupported:
         errno.EOPNOTSUPP,
         f"{member.name} ({', '.join('ops.' + u for u in users) or 'this operation'}) needs"
         f" Linux {member.since}; this kernel ({os.uname().release}) does not support it")
+
+
+def kernel_too_old(name: str) -> OperationUnsupported:
+    """The error for an operation variant whose flag this kernel predates."""
+    spec = OPS[name]
+    return OperationUnsupported(
+        errno.EOPNOTSUPP,
+        f"ops.{name} needs {spec.feature} (Linux {spec.since}); this kernel"
+        f" ({os.uname().release}) is older")
+
+
+def no_bundles() -> OperationUnsupported:
+    """The error for ``bundle=True`` on a ring without ``IORING_FEAT_RECVSEND_BUNDLE``."""
+    return OperationUnsupported(
+        errno.EOPNOTSUPP,
+        f"bundle=True needs IORING_RECVSEND_BUNDLE (Linux {IORING_RECVSEND_BUNDLE.since});"
+        " this ring does not report IORING_FEAT_RECVSEND_BUNDLE")
 
 
 # -- argument errors, computed only after ring.prep refused a value ---------------------

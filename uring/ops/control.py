@@ -42,6 +42,7 @@ from ._common import (
     check_int,
     gate,
     invalid,
+    kernel_too_old,
     operation,
     timespec,
     unsupported,
@@ -83,6 +84,8 @@ def poll_add(ring, user_data: int, fd: int, events: int, *, sqe_flags: int = 0) 
 @operation(IORING_OP_POLL_ADD, "io_uring_prep_poll_multishot", needs=IORING_POLL_ADD_MULTI)
 def poll_multishot(ring, user_data: int, fd: int, events: int, *, sqe_flags: int = 0) -> int:
     """Post a CQE (with ``IORING_CQE_F_MORE``) every time ``fd`` becomes ready, until removed."""
+    if "poll_multishot" in gate.too_old:
+        raise kernel_too_old("poll_multishot")
     return _poll(ring, user_data, fd, events, int(IORING_POLL_ADD_MULTI), sqe_flags)
 
 
@@ -106,6 +109,8 @@ def poll_update(ring, user_data: int, target_user_data: int, *, events: int | No
                 new_user_data: int | None = None, multishot: bool = False,
                 sqe_flags: int = 0) -> int:
     """Change an armed poll's event mask and/or ``user_data`` in place."""
+    if "poll_update" in gate.too_old:
+        raise kernel_too_old("poll_update")
     if _POLL_REMOVE in gate.missing:
         raise unsupported(_POLL_REMOVE)
     command = int(IORING_POLL_ADD_MULTI) if multishot else 0
@@ -159,6 +164,8 @@ def timeout_multishot(ring, user_data: int, ts, *, count: int = 0, flags: int = 
     All but the last CQE carry ``IORING_CQE_F_MORE``; an endless one ends only
     with :func:`timeout_remove`.
     """
+    if "timeout_multishot" in gate.too_old:
+        raise kernel_too_old("timeout_multishot")
     return _timeout(ring, user_data, ts, count, flags | int(IORING_TIMEOUT_MULTISHOT),
                     sqe_flags)
 
@@ -188,6 +195,8 @@ def timeout_update(ring, user_data: int, target_user_data: int, ts, *, flags: in
 
     ``link=True`` updates a linked timeout (``IORING_LINK_TIMEOUT_UPDATE``, 5.15).
     """
+    if "timeout_update" in gate.too_old:
+        raise kernel_too_old("timeout_update")
     if _TIMEOUT_REMOVE in gate.missing:
         raise unsupported(_TIMEOUT_REMOVE)
     spec = timespec(ts)
@@ -257,6 +266,8 @@ def async_cancel_fd(ring, user_data: int, fd: int, *, flags: int = 0, fixed: boo
     ``fixed`` means ``fd`` is a direct-descriptor slot (``_FD_FIXED``, 6.0);
     add ``IORING_ASYNC_CANCEL_ALL`` to ``flags`` to cancel all of them.
     """
+    if "async_cancel_fd" in gate.too_old:
+        raise kernel_too_old("async_cancel_fd")
     if _CANCEL in gate.missing:
         raise unsupported(_CANCEL)
     mode = int(IORING_ASYNC_CANCEL_FD)
@@ -304,6 +315,8 @@ def msg_ring_fd(ring, user_data: int, target_fd: int, source_slot: int, target_s
     target ring gets a CQE ``(target_user_data, slot)``; the file stays in
     this ring's table too.
     """
+    if "msg_ring_fd" in gate.too_old:
+        raise kernel_too_old("msg_ring_fd")
     if _MSG_RING in gate.missing:
         raise unsupported(_MSG_RING)
     check_int(source_slot, "source_slot")

@@ -45,6 +45,7 @@ from ._common import (
     cstring,
     gate,
     invalid,
+    kernel_too_old,
     length,
     operation,
     position,
@@ -295,6 +296,8 @@ def openat_direct(ring, user_data: int, path, flags: int = os.O_RDONLY, mode: in
     (5.19) lets the kernel choose and returns the slot in ``res``.
     ``O_CLOEXEC`` is refused (``-EINVAL``): a direct descriptor has no fd.
     """
+    if "openat_direct" in gate.too_old:
+        raise kernel_too_old("openat_direct")
     return _open(ring, user_data, path, flags, mode, dir_fd, direct_slot(file_index),
                  sqe_flags)
 
@@ -313,6 +316,8 @@ def close(ring, user_data: int, fd: int, *, sqe_flags: int = 0) -> int:
 @operation(IORING_OP_CLOSE, "io_uring_prep_close_direct", needs=DIRECT_DESCRIPTORS)
 def close_direct(ring, user_data: int, file_index: int, *, sqe_flags: int = 0) -> int:
     """Empty direct-descriptor slot ``file_index`` (5.15)."""
+    if "close_direct" in gate.too_old:
+        raise kernel_too_old("close_direct")
     if _CLOSE in gate.missing:
         raise unsupported(_CLOSE)
     if file_index == _ALLOC:

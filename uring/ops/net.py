@@ -24,6 +24,7 @@ import ctypes
 from ..abi import (
     IORING_ACCEPT_MULTISHOT,
     IORING_ACCEPT_POLL_FIRST,
+    IORING_FEAT_RECVSEND_BUNDLE,
     IORING_FILE_INDEX_ALLOC,
     IORING_OP_ACCEPT,
     IORING_OP_BIND,
@@ -51,7 +52,9 @@ from ._common import (
     check_int,
     gate,
     invalid,
+    kernel_too_old,
     length,
+    no_bundles,
     operation,
     unsupported,
 )
@@ -76,6 +79,7 @@ _BUNDLE, _FIXED_BUF = int(IORING_RECVSEND_BUNDLE), int(IORING_RECVSEND_FIXED_BUF
 _REPORT_USAGE = int(IORING_SEND_ZC_REPORT_USAGE)
 _ACCEPT_MULTI, _ACCEPT_POLL_FIRST = int(IORING_ACCEPT_MULTISHOT), int(IORING_ACCEPT_POLL_FIRST)
 _ALLOC = int(IORING_FILE_INDEX_ALLOC)
+_FEAT_BUNDLE = int(IORING_FEAT_RECVSEND_BUNDLE)
 
 
 def _socket(ring, user_data, domain, type, protocol, file_index, sqe_flags):
@@ -108,6 +112,8 @@ def socket_direct(ring, user_data: int, domain: int, type: int, protocol: int = 
     The default ``IORING_FILE_INDEX_ALLOC`` lets the kernel pick the slot,
     returned in ``res``. ``SOCK_CLOEXEC`` is refused (no fd exists).
     """
+    if "socket_direct" in gate.too_old:
+        raise kernel_too_old("socket_direct")
     return _socket(ring, user_data, domain, type, protocol, direct_slot(file_index),
                    sqe_flags)
 
@@ -207,6 +213,8 @@ def accept_direct(ring, user_data: int, fd: int, *, file_index: int = _ALLOC,
     slot in the allocation range and returns it in ``res`` (``-ENFILE`` when
     none is free). ``SOCK_CLOEXEC`` is refused.
     """
+    if "accept_direct" in gate.too_old:
+        raise kernel_too_old("accept_direct")
     return _accept(ring, user_data, fd, flags, peer, 0, direct_slot(file_index), sqe_flags)
 
 
@@ -218,6 +226,8 @@ def accept_multishot(ring, user_data: int, fd: int, *, flags: int = 0,
     Each CQE carries ``IORING_CQE_F_MORE`` while the request stays armed; a
     CQE without it (an error, or cancellation) ends it and must be re-armed.
     """
+    if "accept_multishot" in gate.too_old:
+        raise kernel_too_old("accept_multishot")
     return _accept(ring, user_data, fd, flags, None, _ACCEPT_MULTI, 0, sqe_flags)
 
 
@@ -230,6 +240,8 @@ def accept_multishot_direct(ring, user_data: int, fd: int, *, flags: int = 0,
     ``res`` of each CQE is the slot; when the table (or the range set by
     ``register_file_alloc_range``) is full the request ends with ``-ENFILE``.
     """
+    if "accept_multishot_direct" in gate.too_old:
+        raise kernel_too_old("accept_multishot_direct")
     return _accept(ring, user_data, fd, flags, None, _ACCEPT_MULTI, _ALLOC, sqe_flags)
 
 
@@ -259,6 +271,8 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
         addr, size, group = 0, 0 if nbytes is None else check_int(nbytes, "nbytes"), buf_group
         sqe_flags |= _BUFFER_SELECT
         if bundle:
+            if not int(ring.features) & _FEAT_BUNDLE:
+                raise no_bundles()
             ioprio |= _BUNDLE
     if dest is None:
         try:
@@ -308,6 +322,8 @@ def recv(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
         addr, size, group = 0, 0 if nbytes is None else check_int(nbytes, "nbytes"), buf_group
         sqe_flags |= _BUFFER_SELECT
         if bundle:
+            if not int(ring.features) & _FEAT_BUNDLE:
+                raise no_bundles()
             ioprio |= _BUNDLE
     try:
         slot = ring.prep(_RECV, sqe_flags, ioprio, fd, 0, addr, size, flags, user_data, group)
@@ -330,12 +346,16 @@ def recv_multishot(ring, user_data: int, fd: int, *, buf_group: int, flags: int 
     (``res`` 0), on error, or with ``-ENOBUFS`` when the group runs dry: hand
     buffers back and submit it again. ``nbytes`` caps each CQE (0 = buffer size).
     """
+    if "recv_multishot" in gate.too_old:
+        raise kernel_too_old("recv_multishot")
     if _RECV in gate.missing:
         raise unsupported(_RECV)
     ioprio = _MULTISHOT
     if poll_first:
         ioprio |= _POLL_FIRST
     if bundle:
+        if not int(ring.features) & _FEAT_BUNDLE:
+            raise no_bundles()
         ioprio |= _BUNDLE
     try:
         return ring.prep(_RECV, sqe_flags | _BUFFER_SELECT, ioprio, fd, 0, 0, nbytes, flags,
@@ -391,6 +411,8 @@ def recvmsg_multishot(ring, user_data: int, fd: int, msg: Msghdr, *, buf_group: 
     Each buffer then starts with a ``struct io_uring_recvmsg_out`` header:
     :func:`uring.recvmsg.parse` splits it into address, control and payload.
     """
+    if "recvmsg_multishot" in gate.too_old:
+        raise kernel_too_old("recvmsg_multishot")
     if isinstance(msg, Msghdr) and msg.buffers:
         raise ValueError("msg must have no buffers for multishot recvmsg: the payload"
                          " goes into the provided buffer")
