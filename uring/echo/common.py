@@ -62,6 +62,10 @@ OPTIONS: dict[str, tuple[str, dict]] = {
         type=int, default=2048, metavar="BYTES",
         help="send with SEND_ZC when at least this many bytes go out at once "
              "(default 2048)")),
+    "files": ("--files", dict(
+        type=int, default=0, metavar="N",
+        help="slots in the registered file table (default: the RLIMIT_NOFILE soft "
+             "limit, the most the kernel allows)")),
     "sq_thread_idle": ("--sq-thread-idle", dict(
         type=int, default=1000, metavar="MS",
         help="milliseconds the SQPOLL thread spins without work before it sleeps "

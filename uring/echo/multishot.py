@@ -57,12 +57,14 @@ from .poll import ACCEPT, PAUSE_ACCEPT, READ, STOP, WRITE
 from .provide_buffers import BGID
 from .user_data import FD_MASK, KIND_SHIFT
 
-__all__ = ["Server", "Conn", "CANCEL", "BID_SHIFT", "setup_flags"]
+__all__ = ["Server", "Conn", "CANCEL", "BID_SHIFT", "NO_BID", "setup_flags"]
 
 #: Request kind of the ASYNC_CANCEL that stops a connection's RECV.
 CANCEL = 7
-#: Where the buffer id sits in a SEND's user_data.
+#: Where the buffer id sits in a SEND's user_data ...
 BID_SHIFT = 32
+#: ... and the id there when the SEND is from a backlog, not a ring buffer.
+NO_BID = 0xFFFF
 
 _NOSIGNAL = socket.MSG_NOSIGNAL
 _F_MORE = int(abi.IORING_CQE_F_MORE)
@@ -148,6 +150,7 @@ class Server(buf_ring.Server):
         self.views = [self.group.view[bid * size:(bid + 1) * size]
                       for bid in range(self.args.buffers)]
         self.max_unsent = self.args.max_unsent
+        self.file_flags = 0  # IOSQE_* flags of SQEs on a connection (fixed_files changes them)
 
     def new_conn(self, fd: int) -> Conn:
         """State for the connection on ``fd``."""
@@ -155,12 +158,11 @@ class Server(buf_ring.Server):
 
     def prep(self, opcode: int, flags: int, fd: int, addr: int, nbytes: int, op_flags: int,
              user_data: int) -> None:
-        """``ring.prep`` for the hot path; when the SQ is full, submit it first."""
+        """``ring.prep`` for the hot path; when the SQ is full, make room first."""
         try:
             self.ring.prep(opcode, flags, 0, fd, 0, addr, nbytes, op_flags, user_data)
         except SubmissionQueueFull:
-            self.stats.event("sq_full")
-            self.ring.submit()
+            self.make_room()
             self.ring.prep(opcode, flags, 0, fd, 0, addr, nbytes, op_flags, user_data)
 
     # -- the loop ------------------------------------------------------------------------
@@ -190,11 +192,15 @@ class Server(buf_ring.Server):
                         self.recv_ended(conn, res, flags)
                 elif kind == WRITE:
                     sent(conns[user_data & FD_MASK], res, flags)
-                elif kind == ACCEPT:
-                    self.on_accept(None, res, flags)
-                elif kind == STOP:
-                    self.on_stop(None, res, flags)
-                # CANCEL: nothing to do; the RECV it targets reports the outcome.
+                else:
+                    self.on_other(kind, user_data, res, flags)
+
+    def on_other(self, kind: int, user_data: int, res: int, flags: int) -> None:
+        """CQEs off the hot path: accept, stop, and the cancels (whose targets report)."""
+        if kind == ACCEPT:
+            self.on_accept(None, res, flags)
+        elif kind == STOP:
+            self.on_stop(None, res, flags)
 
     def wait(self) -> list:
         """Submit what the last batch queued and wait for at least one CQE; return them all."""
@@ -217,7 +223,8 @@ class Server(buf_ring.Server):
     def arm_recv(self, conn: Conn) -> None:
         """Arm the connection's multishot RECV over the buffer ring."""
         conn.recv_armed = True
-        self.submit(ops.recv_multishot, READ, conn, conn.fd, buf_group=BGID)
+        self.submit(ops.recv_multishot, READ, conn, conn.fd, buf_group=BGID,
+                    sqe_flags=self.file_flags)
 
     def received(self, conn: Conn, res: int, flags: int) -> None:
         """``res`` bytes arrived in the buffer the CQE names: echo them, or queue a copy."""
@@ -233,8 +240,7 @@ class Server(buf_ring.Server):
             conn.out_bid = bid
             conn.out_addr = self.addrs[bid]
             conn.out_left = res
-            self.prep(_OP_SEND, 0, conn.fd, conn.out_addr, res, _NOSIGNAL,
-                      _SEND_TAG | bid << BID_SHIFT | conn.fd)
+            self.start_send(conn)
         else:
             # Behind a SEND in flight: copy, so the buffer goes back at once.
             conn.pending += self.views[bid][:res]
@@ -284,6 +290,11 @@ class Server(buf_ring.Server):
 
     # -- sending -------------------------------------------------------------------------
 
+    def start_send(self, conn: Conn) -> None:
+        """SEND ``out_left`` bytes at ``out_addr`` (``user_data`` names the buffer, if any)."""
+        self.prep(_OP_SEND, self.file_flags, conn.fd, conn.out_addr, conn.out_left, _NOSIGNAL,
+                  _SEND_TAG | (conn.out_bid & NO_BID) << BID_SHIFT | conn.fd)
+
     def sent(self, conn: Conn, res: int, flags: int) -> None:
         """A SEND completed: the rest after a short one, else the backlog, else settle."""
         if res < 0:
@@ -292,8 +303,7 @@ class Server(buf_ring.Server):
             self.stats.event("short_sends")
             conn.out_addr += res
             conn.out_left -= res
-            self.prep(_OP_SEND, 0, conn.fd, conn.out_addr, conn.out_left, _NOSIGNAL,
-                      _SEND_TAG | max(conn.out_bid, 0) << BID_SHIFT | conn.fd)
+            self.start_send(conn)
             return
         self.send_done(conn)
         if conn.pending and not conn.dead:
@@ -314,8 +324,7 @@ class Server(buf_ring.Server):
         data, conn.pending = conn.pending, bytearray()
         conn.out_obj = data  # alive, and never resized, until its SEND completes
         conn.out_addr, conn.out_left = address(data)
-        self.prep(_OP_SEND, 0, conn.fd, conn.out_addr, conn.out_left, _NOSIGNAL,
-                  _SEND_TAG | conn.fd)
+        self.start_send(conn)
         if conn.paused:
             self.settle(conn)
 

@@ -143,9 +143,13 @@ class Server(EchoServer):
         try:
             op(self.ring, user_data, *args, **kwargs)
         except SubmissionQueueFull:
-            self.stats.event("sq_full")
-            self.ring.submit()
+            self.make_room()
             op(self.ring, user_data, *args, **kwargs)
+
+    def make_room(self) -> None:
+        """The SQ is full: submit it, so its slots are free again."""
+        self.stats.event("sq_full")
+        self.ring.submit()
 
     # -- the loop ------------------------------------------------------------------
 

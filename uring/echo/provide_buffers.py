@@ -136,8 +136,7 @@ class Server(fast_poll.Server):
                 return
             except SubmissionQueueFull:
                 # advance() keeps the ids it could not queue staged.
-                self.stats.event("sq_full")
-                self.ring.submit()
+                self.make_room()
 
     def close_buffers(self) -> None:
         """Release the group (after the ring is gone, nothing is left to remove)."""

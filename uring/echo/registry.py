@@ -41,6 +41,10 @@ STAGES: tuple[Stage, ...] = (
           "provided buffers in a registered buffer ring: giving one back is a memory write"),
     Stage("multishot", "multishot",
           "multishot accept + recv over a buffer ring, DEFER_TASKRUN, batched (liburing's example)"),
+    Stage("bundle", "bundle",
+          "multishot with recv bundles: one CQE for several buffers (6.10)"),
+    Stage("fixed_files", "fixed_files",
+          "multishot accept into a registered file table; SQEs name slots, not fds"),
 )
 
 
