@@ -25,7 +25,7 @@ import struct
 from typing import NamedTuple
 
 from .abi import io_uring_recvmsg_out
-from .ops.sockaddr import decode_sockaddr, parse_cmsgs
+from .ops.structs import decode_sockaddr, parse_cmsgs
 
 __all__ = ["RecvmsgOut", "parse", "HEADER_SIZE"]
 

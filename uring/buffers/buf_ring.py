@@ -33,7 +33,7 @@ from ..abi import (
 from ..barrier import store_release
 from ..memory import Buffer, address, anonymous_map
 from ..register import pbuf_status, register_pbuf_ring, unregister_pbuf_ring
-from ._ownership import BufferOwnershipError, Ownership
+from ._ownership import KERNEL, BufferOwnershipError, Ownership
 
 __all__ = ["BufferRing"]
 
@@ -172,7 +172,7 @@ class BufferRing:
         return self.view[start:start + n]
 
     def _take_incremental(self, bid, n, flags, start) -> memoryview:
-        if bid >= self.count or self._own.owner[bid] != 1:
+        if bid >= self.count or self._own.owner[bid] != KERNEL:
             self._own.to_program(bid)  # raises the precise error
         offset = self._offset[bid]
         if flags & _F_BUF_MORE:

@@ -21,7 +21,7 @@ queued; a wrong type or an out-of-range value raises ``TypeError`` or
 
 Modules: :mod:`.files` (nop, read/write, open/close, statx, splice...),
 :mod:`.net` (sockets, send/recv, zero copy), :mod:`.control` (poll, timeouts,
-cancel, msg_ring, provided buffers), :mod:`.sockaddr` (addresses, msghdr).
+cancel, msg_ring, provided buffers), :mod:`.structs` (sockaddr, msghdr, cmsg).
 """
 
 from ._common import AT_FDCWD, OPS, OperationUnsupported, OpSpec
@@ -31,8 +31,8 @@ from .files import *  # noqa: F401,F403
 from .files import __all__ as _files_all
 from .net import *  # noqa: F401,F403
 from .net import __all__ as _net_all
-from .sockaddr import *  # noqa: F401,F403
-from .sockaddr import __all__ as _sockaddr_all
+from .structs import *  # noqa: F401,F403
+from .structs import __all__ as _structs_all
 
 __all__ = ["OPS", "OpSpec", "OperationUnsupported", "AT_FDCWD",
-           *_files_all, *_net_all, *_control_all, *_sockaddr_all]
+           *_files_all, *_net_all, *_control_all, *_structs_all]

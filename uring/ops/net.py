@@ -59,7 +59,7 @@ from ._common import (
     unsupported,
 )
 from .files import direct_slot
-from .sockaddr import Msghdr, SockaddrBuffer, sockaddr
+from .structs import Msghdr, SockaddrBuffer, sockaddr
 
 __all__ = [
     "socket", "socket_direct", "connect", "bind", "listen", "shutdown",
