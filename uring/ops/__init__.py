@@ -19,6 +19,15 @@ raises :class:`OperationUnsupported` naming that release, before anything is
 queued; a wrong type or an out-of-range value raises ``TypeError`` or
 ``ValueError`` naming the argument; a buffer shorter than ``nbytes`` is refused.
 
+**Lifetimes.** Everything the kernel reads or writes by address -- the buffer,
+an iovec array, a sockaddr, a timespec, a msghdr, a path -- is handed to
+``ring.keep(user_data, ...)`` right after the SQE is filled, once per request,
+and released by ``ring.copy_cqes`` at the request's final CQE (the one
+without ``IORING_CQE_F_MORE``: for a zero-copy send, the notification). So
+each in-flight request needs its own ``user_data``. Memory used beyond one
+request -- fixed buffers, buffer groups -- is owned by :mod:`uring.register`
+and :mod:`uring.buffers` instead.
+
 Modules: :mod:`.files` (nop, read/write, open/close, statx, splice...),
 :mod:`.net` (sockets, send/recv, zero copy), :mod:`.control` (poll, timeouts,
 cancel, msg_ring, provided buffers), :mod:`.structs` (sockaddr, msghdr, cmsg).
