@@ -230,6 +230,9 @@ def test_send_and_recv(ring, unix_pair):
     assert complete(ring)[0].res == 4 and b.recv(4) == b"peek"
     ops.recv(ring, 4, b.fileno(), buf, flags=socket.MSG_DONTWAIT)
     assert complete(ring)[0].res == -errno.EAGAIN
+    # IORING_RECVSEND_POLL_FIRST on a send: waits for room first (there is room).
+    ops.send(ring, 5, a.fileno(), b"polled", poll_first=True)
+    assert complete(ring)[0].res == 6 and b.recv(6) == b"polled"
 
 
 @needs("send")
