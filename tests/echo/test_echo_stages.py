@@ -137,8 +137,16 @@ def test_accept_survives_emfile(stage, start_server):
     """Out of descriptors: existing clients are served, accepting resumes after closes."""
     limit = 48
     server = start_server(stage, nofile=limit)
+    summary = check_accept_pauses(server, limit + 16)
+    assert int(summary.get("accept_paused", 0)) >= 1
+
+
+def check_accept_pauses(server, count: int) -> dict:
+    """Connect ``count`` clients, more than the server can take at once, and check that
+    the accepted ones are served while the rest wait, and that the rest are served
+    once the first ones leave. Returns the server's summary."""
     baseline = server.fd_count()
-    socks = connect_many(server.address, limit + 16)
+    socks = connect_many(server.address, count)
     for i, s in enumerate(socks):
         s.sendall(struct.pack("!I", i))
     index = {s: i for i, s in enumerate(socks)}
@@ -158,7 +166,7 @@ def test_accept_survives_emfile(stage, start_server):
     settle(server, baseline)
     summary = server.stop()
     assert int(summary["connections"]) == len(socks)
-    assert int(summary.get("accept_paused", 0)) >= 1
+    return summary
 
 
 def _wait_answers(socks, index, timeout: float):

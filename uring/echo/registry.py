@@ -45,6 +45,10 @@ STAGES: tuple[Stage, ...] = (
           "multishot with recv bundles: one CQE for several buffers (6.10)"),
     Stage("fixed_files", "fixed_files",
           "multishot accept into a registered file table; SQEs name slots, not fds"),
+    Stage("sqpoll", "sqpoll",
+          "multishot with an SQ polling kernel thread: no system call while busy"),
+    Stage("send_zc", "send_zc",
+          "multishot with zero-copy sends (SEND_ZC) for large echoes (6.0)"),
 )
 
 
