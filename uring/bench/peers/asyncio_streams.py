@@ -1,0 +1,63 @@
+"""Echo server on asyncio streams (``start_server``, ``reader.read``, ``writer.drain``).
+
+``python -m uring.bench.peers.asyncio_streams [--host H] [--port P]``: the
+high-level API most asyncio tutorials show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+
+from .common import announce, listen, parse_args, print_summary
+
+__all__ = ["main"]
+
+
+async def _serve(args) -> None:
+    loop = asyncio.get_running_loop()
+    sock = listen(args.host, args.port)
+    tasks: set[asyncio.Task] = set()
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        task = asyncio.current_task()
+        tasks.add(task)
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            tasks.discard(task)
+            writer.close()
+
+    server = await asyncio.start_server(handle, sock=sock)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    announce(sock)
+    started = time.monotonic()
+    await stop.wait()
+    server.close()
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await server.wait_closed()
+    print_summary("asyncio-streams", connections, started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    asyncio.run(_serve(parse_args("asyncio streams echo server", argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
