@@ -23,7 +23,7 @@ $(BUILD)/pktgen: pktgen.c
 	@mkdir -p $(@D)
 	$(CC) $(PACKET_CFLAGS) -o $@ $<
 
-$(BUILD)/libxdp_rx.so: xdp_rx.c
+$(BUILD)/libxdp_rx.so: xdp_rx.c packet_seq.h
 	@mkdir -p $(@D)
 	$(CC) $(PACKET_CFLAGS) -shared -fPIC -o $@ $<
 
@@ -32,7 +32,7 @@ $(BUILD)/libzcrx_rx.so: zcrx_rx.c
 	$(CC) $(PACKET_CFLAGS) -shared -fPIC -o $@ $<
 
 # DPDK's headers trip -Wextra; its own flags come from pkg-config.
-$(BUILD)/dpdk_rx: dpdk_rx.c
+$(BUILD)/dpdk_rx: dpdk_rx.c packet_seq.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall $(shell pkg-config --cflags libdpdk) -o $@ $< \
 		$(shell pkg-config --libs libdpdk)

@@ -118,15 +118,19 @@ class RxConfig:
             raise ValueError(f"batch must be in 1..4096, not {self.batch!r}")
         self.started = time.monotonic()
 
-    def should_stop(self, result: RxResult, now: float) -> str:
-        """The rule that ends the run now, or "" to go on (see the module docstring)."""
-        if self.count and result.unique >= self.count:
+    def should_stop(self, unique: int, last: float, now: float) -> str:
+        """The rule that ends the run now, or "" to go on (see the module docstring).
+
+        ``unique`` is the number of distinct frames so far, ``last`` the
+        ``time.monotonic()`` stamp of the latest one (0 before the first).
+        """
+        if self.count and unique >= self.count:
             return "count"
         if STOP.set:
             return f"signal {STOP.signum}"
         if now - self.started >= self.timeout:
             return "timeout"
-        if result.packets and now - result.last >= self.idle:
+        if last and now - last >= self.idle:
             return "idle"
         return ""
 
