@@ -113,10 +113,11 @@ static struct ring R;
 static struct io_uring_buf_ring *br;
 static unsigned char *buf_base;
 static unsigned br_tail, br_mask, recycled;
+static unsigned held;		/* buffers out of the ring: received, not yet recycled */
 static struct conn *conns;
 static unsigned nconns;
-static struct waiter *waiters;
-static unsigned nwaiters, waiters_cap;
+static struct waiter *waiters;	/* FIFO: [waiters_head, nwaiters) */
+static unsigned waiters_head, nwaiters, waiters_cap;
 static int listen_fd, accept_armed, accept_blocked;
 static volatile sig_atomic_t stop;
 static sigset_t wait_mask;	/* mask while inside io_uring_enter */
@@ -290,6 +291,7 @@ static void buf_recycle(unsigned bid)
 	b->len = opt.buffer_size;
 	b->bid = (uint16_t)bid;
 	recycled++;
+	held--;
 }
 
 /* Recycled buffers become visible to the kernel here, once per loop. */
@@ -393,6 +395,12 @@ static void add_waiter(int fd)
 
 	if (c->waiting)
 		return;
+	if (nwaiters == waiters_cap && waiters_head) {
+		memmove(waiters, waiters + waiters_head,
+			(nwaiters - waiters_head) * sizeof(*waiters));
+		nwaiters -= waiters_head;
+		waiters_head = 0;
+	}
 	if (nwaiters == waiters_cap) {
 		waiters_cap = waiters_cap ? waiters_cap * 2 : 64;
 		waiters = realloc(waiters, waiters_cap * sizeof(*waiters));
@@ -404,23 +412,29 @@ static void add_waiter(int fd)
 	c->waiting = 1;
 }
 
-/* Re-arm the receives that ran out of buffers, once some came back. */
+/* Re-arm the receives that ran out of buffers, first come first served,
+ * no more of them than there are buffers in the ring: re-arming everyone at
+ * the first returned buffer only buys a storm of ENOBUFS completions. */
 static void rearm_waiters(void)
 {
-	unsigned i, n = nwaiters;
+	unsigned budget = opt.buffers - held;
 
-	if (!n || !recycled)
+	if (!recycled)
 		return;
-	nwaiters = 0;
-	for (i = 0; i < n; i++) {
-		struct conn *c = &conns[waiters[i].fd];
+	while (waiters_head < nwaiters && budget) {
+		struct waiter *w = &waiters[waiters_head++];
+		struct conn *c = &conns[w->fd];
 
-		if (!c->open || c->gen != waiters[i].gen)
+		if (!c->open || c->gen != w->gen)
 			continue;
 		c->waiting = 0;
-		if (!c->recv_armed && !c->closing && !c->paused && !c->dead)
-			arm_recv(waiters[i].fd);
+		if (!c->recv_armed && !c->closing && !c->paused && !c->dead) {
+			arm_recv(w->fd);
+			budget--;
+		}
 	}
+	if (waiters_head == nwaiters)
+		waiters_head = nwaiters = 0;
 }
 
 static void maybe_close(int fd)
@@ -493,8 +507,10 @@ static void on_recv(const struct io_uring_cqe *cqe)
 
 	if (!c) {
 		/* Cannot happen: a descriptor closes only when idle. */
-		if (cqe->flags & IORING_CQE_F_BUFFER)
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			held++;
 			buf_recycle(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		}
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_MORE))
@@ -504,6 +520,7 @@ static void on_recv(const struct io_uring_cqe *cqe)
 
 		st.requests++;
 		st.bytes += (unsigned)cqe->res;
+		held++;
 		if (c->dead)
 			buf_recycle(bid);
 		else

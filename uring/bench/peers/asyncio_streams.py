@@ -19,14 +19,14 @@ __all__ = ["main"]
 async def _serve(args) -> None:
     loop = asyncio.get_running_loop()
     sock = listen(args.host, args.port)
-    tasks: set[asyncio.Task] = set()
+    handlers: dict[asyncio.Task, asyncio.StreamWriter] = {}
     connections = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
         connections += 1
         task = asyncio.current_task()
-        tasks.add(task)
+        handlers[task] = writer
         try:
             while data := await reader.read(65536):
                 writer.write(data)
@@ -34,7 +34,7 @@ async def _serve(args) -> None:
         except ConnectionError:
             pass
         finally:
-            tasks.discard(task)
+            del handlers[task]
             writer.close()
 
     server = await asyncio.start_server(handle, sock=sock)
@@ -45,10 +45,13 @@ async def _serve(args) -> None:
     started = time.monotonic()
     await stop.wait()
     server.close()
-    pending = list(tasks)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+    # Aborting the connections ends each handler's read with EOF. (Cancelling
+    # the handlers instead trips a Python 3.11 bug in StreamReaderProtocol's
+    # done-callback, which calls exception() on the cancelled task.)
+    pending = list(handlers.items())
+    for _, writer in pending:
+        writer.transport.abort()
+    await asyncio.gather(*(task for task, _ in pending), return_exceptions=True)
     await server.wait_closed()
     print_summary("asyncio-streams", connections, started)
 
