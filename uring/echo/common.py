@@ -202,17 +202,21 @@ def format_summary(stage: str, workers: int, totals: dict) -> str:
     """The ``summary:`` line: ``key=value`` tokens separated by spaces.
 
     ``totals`` has ``connections``, ``requests``, ``bytes``, ``syscalls``,
-    ``cpu_s``, ``elapsed_s`` and any event counts, which follow in name order.
+    ``cpu_s`` (of which ``cpu_user_s`` and ``cpu_sys_s``), ``elapsed_s`` and
+    any event counts, which follow in name order.
     """
     t = dict(totals)
     requests = t.pop("requests")
     syscalls = t.pop("syscalls")
     cpu_s = t.pop("cpu_s")
+    cpu_user_s = t.pop("cpu_user_s", 0.0)
+    cpu_sys_s = t.pop("cpu_sys_s", 0.0)
     per_request = syscalls / requests if requests else 0.0
     cpu_us = cpu_s * 1e6 / requests if requests else 0.0
     line = (f"summary: stage={stage} workers={workers} connections={t.pop('connections')} "
             f"requests={requests} bytes={t.pop('bytes')} syscalls={syscalls} "
             f"syscalls_per_request={per_request:.3f} cpu_s={cpu_s:.3f} "
+            f"cpu_user_s={cpu_user_s:.3f} cpu_sys_s={cpu_sys_s:.3f} "
             f"cpu_us_per_request={cpu_us:.2f} elapsed_s={t.pop('elapsed_s'):.3f}")
     return " ".join([line] + [f"{k}={v}" for k, v in sorted(t.items())])
 
@@ -224,10 +228,11 @@ def parse_summary(line: str) -> dict[str, str]:
     return dict(tok.split("=", 1) for tok in line.split()[1:])
 
 
-def _cpu_seconds() -> float:
+def _cpu_seconds() -> tuple[float, float]:
     # getrusage has microsecond resolution; os.times() counts 10 ms ticks.
+    # RUSAGE_SELF covers every thread, the kernel's io_uring threads included.
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime, r.ru_stime
 
 
 def _serve(cls: type[EchoServer], listener: socket.socket, args: argparse.Namespace,
@@ -238,13 +243,15 @@ def _serve(cls: type[EchoServer], listener: socket.socket, args: argparse.Namesp
         server = cls(listener, args, stopper)
         try:
             ready()
-            cpu0, t0 = _cpu_seconds(), time.monotonic()
+            (user0, sys0), t0 = _cpu_seconds(), time.monotonic()
             server.serve()
         finally:
             server.close()
         s = server.stats
+        user, system = _cpu_seconds()
         return dict(s.events, connections=s.connections, requests=s.requests, bytes=s.bytes,
-                    syscalls=server.syscalls(), cpu_s=_cpu_seconds() - cpu0,
+                    syscalls=server.syscalls(), cpu_s=user - user0 + system - sys0,
+                    cpu_user_s=user - user0, cpu_sys_s=system - sys0,
                     elapsed_s=time.monotonic() - t0)
     finally:
         listener.close()
@@ -331,12 +338,12 @@ def _serve_workers(cls: type[EchoServer], listeners: list[socket.socket],
     reports += [line for line in pending.split(b"\n") if line and line != b"ready"]
 
     totals: dict = dict(connections=0, requests=0, bytes=0, syscalls=0, cpu_s=0.0,
-                        elapsed_s=0.0)
+                        cpu_user_s=0.0, cpu_sys_s=0.0, elapsed_s=0.0)
     for line in reports:
         for key, value in (tok.split("=", 1) for tok in line.decode().split()):
             if key == "elapsed_s":
                 totals[key] = max(totals[key], float(value))
-            elif key == "cpu_s":
+            elif key.startswith("cpu_"):
                 totals[key] += float(value)
             else:
                 totals[key] = totals.get(key, 0) + int(value)

@@ -151,6 +151,8 @@ class Server(buf_ring.Server):
                       for bid in range(self.args.buffers)]
         self.max_unsent = self.args.max_unsent
         self.file_flags = 0  # IOSQE_* flags of SQEs on a connection (fixed_files changes them)
+        self.fast_limit = self.args.buffer_size  # the most the inline RECV path handles
+        self.inline_send_done = True  # the inline SEND path may recycle its buffer
 
     def new_conn(self, fd: int) -> Conn:
         """State for the connection on ``fd``."""
@@ -168,32 +170,87 @@ class Server(buf_ring.Server):
     # -- the loop ------------------------------------------------------------------------
 
     def serve(self) -> None:
-        """One ``io_uring_enter`` per iteration: submit, wait, then the whole batch of CQEs."""
+        """One ``io_uring_enter`` per iteration: submit, wait, then the whole batch of CQEs.
+
+        The two completions of every echo -- a RECV that brought bytes to an
+        idle connection, a SEND that sent them all -- are handled inline with
+        names bound to locals; everything else goes through methods that
+        later stages override. ``fast_limit`` bounds the inline RECV path:
+        larger receives (bundles, zero-copy candidates) take :meth:`received`.
+        """
         ring = self.ring
+        prep = ring.prep
         wait = self.wait
         conns = self.conns
-        received, sent = self.received, self.sent
+        addrs = self.addrs
+        take = self.group.take
+        add = self.group.add
+        received, sent, send_done = self.received, self.sent, self.send_done
+        inline_done = self.inline_send_done
         stopper = self.stopper
+        stats = self.stats
         cq_entries = ring.cq_entries
-        while not stopper.stopping:
-            self.flush()
-            cqes = wait()
-            if len(cqes) >= cq_entries:
-                self.stats.event("cq_full")
-            for user_data, res, flags in cqes:
-                kind = user_data >> KIND_SHIFT
-                if kind == READ:
-                    conn = conns[user_data & FD_MASK]
-                    if res > 0:
-                        received(conn, res, flags)
-                        if not flags & _F_MORE:  # ended after data (old kernels, overflow)
-                            self.recv_ended(conn, res, 0)
+        fast_limit = self.fast_limit
+        file_flags = self.file_flags
+        requests = nbytes = returned = 0
+        try:
+            while not stopper.stopping:
+                if returned:
+                    self.returned += returned
+                    returned = 0
+                self.flush()
+                cqes = wait()
+                if len(cqes) >= cq_entries:
+                    stats.event("cq_full")
+                for cqe in cqes:
+                    user_data, res, flags = cqe
+                    kind = user_data >> KIND_SHIFT
+                    if kind == READ:
+                        conn = conns[user_data & FD_MASK]
+                        if (0 < res <= fast_limit and flags & _F_MORE and not conn.out_left
+                                and not conn.pending and not conn.dead):
+                            # Bytes for an idle connection: send them straight
+                            # back from the buffer they arrived in.
+                            take(cqe)
+                            requests += 1
+                            nbytes += res
+                            bid = flags >> _SHIFT
+                            fd = conn.fd
+                            conn.out_bid = bid
+                            conn.out_addr = addr = addrs[bid]
+                            conn.out_left = res
+                            send_ud = _SEND_TAG | bid << BID_SHIFT | fd
+                            try:
+                                prep(_OP_SEND, file_flags, 0, fd, 0, addr, res, _NOSIGNAL, send_ud)
+                            except SubmissionQueueFull:
+                                self.make_room()
+                                prep(_OP_SEND, file_flags, 0, fd, 0, addr, res, _NOSIGNAL, send_ud)
+                        elif res > 0:
+                            received(conn, res, flags)
+                            if not flags & _F_MORE:  # ended after data (old kernels, overflow)
+                                self.recv_ended(conn, res, 0)
+                        else:
+                            self.recv_ended(conn, res, flags)
+                    elif kind == WRITE:
+                        conn = conns[user_data & FD_MASK]
+                        if (res == conn.out_left and not conn.pending and not conn.paused
+                                and not conn.eof and not conn.dead and not conn.starved):
+                            # All sent, nothing queued: the buffer goes back to
+                            # the ring, the connection waits for more.
+                            if inline_done and conn.out_bid >= 0:
+                                add(conn.out_bid)
+                                returned += 1
+                                conn.out_bid = -1
+                                conn.out_left = 0
+                            else:
+                                send_done(conn)
+                        else:
+                            sent(conn, res, flags)
                     else:
-                        self.recv_ended(conn, res, flags)
-                elif kind == WRITE:
-                    sent(conns[user_data & FD_MASK], res, flags)
-                else:
-                    self.on_other(kind, user_data, res, flags)
+                        self.on_other(kind, user_data, res, flags)
+        finally:
+            stats.requests += requests
+            stats.bytes += nbytes
 
     def on_other(self, kind: int, user_data: int, res: int, flags: int) -> None:
         """CQEs off the hot path: accept, stop, and the cancels (whose targets report)."""
@@ -215,8 +272,9 @@ class Server(buf_ring.Server):
         if self.starved and self.group.in_kernel:
             starved, self.starved = self.starved, deque()
             for conn in starved:
-                conn.starved = False
-                self.settle(conn)
+                if conn.starved:  # else it was closed while it waited
+                    conn.starved = False
+                    self.settle(conn)
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -378,4 +436,5 @@ class Server(buf_ring.Server):
         self.arm_recv(conn)
 
     def release(self, conn: Conn) -> None:
-        """Nothing to give back at close: buffers went back as their SENDs completed."""
+        """At close: leave the starved queue (buffers went back as their SENDs completed)."""
+        conn.starved = False

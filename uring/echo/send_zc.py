@@ -51,6 +51,10 @@ class Server(multishot.Server):
         """Also count, per ring buffer, the notifications still due for it."""
         super().setup_buffers()
         self.zc_threshold = self.args.zc_threshold
+        # Receives that would be sent zero-copy leave the loop's inline path.
+        self.fast_limit = min(self.fast_limit, self.zc_threshold - 1)
+        # A buffer may still await notifications: send_done() decides.
+        self.inline_send_done = False
         self.notifs_due = [0] * self.args.buffers
         self.sent_buffers: set[int] = set()  # sends done, waiting for their notifications
 
