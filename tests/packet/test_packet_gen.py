@@ -1,4 +1,4 @@
-"""The generator, in Python and in C: exactly the frames asked for, byte for byte, and clear errors."""
+"""The generator, in Python and in C: exactly the frames asked for, byte for byte; clear errors."""
 
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ def parse_payload(buf, offset: int = 0) -> tuple[int, int] | None:
 
 def parse_frame(buf, offset: int = 0, length: int | None = None,
                 dport: int = DEFAULT_PORT) -> tuple[int, int] | None:
-    """``(run_id, seq)`` from a whole frame at ``buf[offset:]`` if it is a lab frame to ``dport``."""
+    """``(run_id, seq)`` of the frame at ``buf[offset:]`` if it is a lab frame to ``dport``."""
     end = len(buf) if length is None else offset + length
     if end - offset < PAYLOAD_OFFSET + PAYLOAD_MIN:
         return None

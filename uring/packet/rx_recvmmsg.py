@@ -1,4 +1,4 @@
-"""Receiver: a UDP socket read with ``recvmmsg(2)`` — the baseline every other path is measured against.
+"""Receiver: a UDP socket read with ``recvmmsg(2)``, the baseline for every other path.
 
 The kernel runs the whole stack (veth NAPI, IP, UDP, socket queue) and
 copies each datagram's payload into our buffers; one ``recvmmsg`` returns up

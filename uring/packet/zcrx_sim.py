@@ -154,7 +154,7 @@ class ZcrxKernelSim:
     # -- the refill side -------------------------------------------------------------
 
     def refill(self, limit: int | None = None) -> int:
-        """Consume up to ``limit`` refill entries (all published ones by default); return how many."""
+        """Consume up to ``limit`` refill entries (default: all published); return how many."""
         tail = load_acquire(self._rq_u32, RQ_TAIL // 4)
         avail = (tail - self.head) & _U32
         if avail > self.rq_entries:
