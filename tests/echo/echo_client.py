@@ -83,7 +83,7 @@ class ServerProcess:
         raise AssertionError("no VmRSS")
 
     def wait_fd_count(self, expected: int, timeout: float = 10.0) -> int:
-        """Poll until the server holds ``expected`` descriptors (or the deadline); return the last count."""
+        """Wait until the server holds ``expected`` fds (or ``timeout``); return the count."""
         deadline = time.monotonic() + timeout
         while True:
             n = self.fd_count()
@@ -194,8 +194,9 @@ def exchange(address, scripts: list[list[bytes]], *, depth: int = 1, shut_wr: bo
     with what it sent, byte for byte and in order. With ``shut_wr`` it sends
     everything, shuts down its sending side and then expects the whole echo
     followed by the server's close. ``already_sent`` bytes of every script
-    went out before the call (only their echo is awaited). Raises ``AssertionError`` naming the first
-    connection that got a wrong byte, an early close, or nothing in time.
+    went out before the call (only their echo is awaited). Raises
+    ``AssertionError`` naming the first connection that got a wrong byte,
+    an early close, or nothing in time.
     """
     if socks is None:
         socks = connect_many(address, len(scripts), timeout)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .. import abi, probe
+from .. import abi
 from ..buffers import BufferRing
 from . import poll, provide_buffers
 from .provide_buffers import BGID
@@ -37,12 +37,7 @@ class Server(provide_buffers.Server):
     @classmethod
     def unsupported(cls) -> str:
         """Needs ``IORING_REGISTER_PBUF_RING`` (Linux 5.19)."""
-        reason = super().unsupported()
-        info = probe.get()
-        since = abi.since(abi.IORING_REGISTER_PBUF_RING)
-        if not reason and info.version < tuple(int(x) for x in since.split(".")):
-            reason = f"needs IORING_REGISTER_PBUF_RING (Linux {since}); this is {info.release}"
-        return reason
+        return super().unsupported() or poll.kernel_lacks(abi.IORING_REGISTER_PBUF_RING)
 
     def setup_buffers(self) -> None:
         """Register a buffer ring for group :data:`BGID` and fill it with ``--buffers`` buffers."""

@@ -16,8 +16,8 @@ fill a buffer, cost exactly what they did.
 
 from __future__ import annotations
 
-from .. import abi, ops, probe
-from . import multishot
+from .. import abi, ops
+from . import multishot, poll
 from .poll import READ
 from .provide_buffers import BGID
 
@@ -30,12 +30,7 @@ class Server(multishot.Server):
     @classmethod
     def unsupported(cls) -> str:
         """Needs ``IORING_RECVSEND_BUNDLE`` (Linux 6.10)."""
-        reason = super().unsupported()
-        info = probe.get()
-        since = abi.since(abi.IORING_RECVSEND_BUNDLE)
-        if not reason and info.version < tuple(int(x) for x in since.split(".")):
-            reason = f"needs IORING_RECVSEND_BUNDLE (Linux {since}); this is {info.release}"
-        return reason
+        return super().unsupported() or poll.kernel_lacks(abi.IORING_RECVSEND_BUNDLE)
 
     def arm_recv(self, conn: multishot.Conn) -> None:
         """The multishot RECV, asking for bundles."""

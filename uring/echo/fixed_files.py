@@ -29,9 +29,9 @@ from __future__ import annotations
 import errno
 import resource
 
-from .. import abi, ops, probe
+from .. import abi, ops
 from ..register import register_files_sparse
-from . import multishot
+from . import multishot, poll
 from .multishot import CANCEL
 from .poll import ACCEPT
 
@@ -56,12 +56,7 @@ class Server(multishot.Server):
     @classmethod
     def unsupported(cls) -> str:
         """Needs a sparse file table and ``IORING_FILE_INDEX_ALLOC`` (Linux 5.19)."""
-        reason = super().unsupported()
-        info = probe.get()
-        since = abi.since(abi.IORING_FILE_INDEX_ALLOC)
-        if not reason and info.version < tuple(int(x) for x in since.split(".")):
-            reason = f"needs IORING_FILE_INDEX_ALLOC (Linux {since}); this is {info.release}"
-        return reason
+        return super().unsupported() or poll.kernel_lacks(abi.IORING_FILE_INDEX_ALLOC)
 
     def setup_buffers(self) -> None:
         """Register an empty file table too; connection SQEs name slots, not fds."""

@@ -52,7 +52,7 @@ from collections import deque
 from .. import abi, ops, probe
 from ..memory import address
 from ..ring import Ring, SubmissionQueueFull
-from . import buf_ring
+from . import buf_ring, poll
 from .poll import ACCEPT, PAUSE_ACCEPT, READ, STOP, WRITE
 from .provide_buffers import BGID
 from .user_data import FD_MASK, KIND_SHIFT
@@ -76,7 +76,7 @@ _SEND_TAG = WRITE << KIND_SHIFT
 
 
 def setup_flags() -> int:
-    """SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them, else COOP_TASKRUN; plus SUBMIT_ALL."""
+    """SUBMIT_ALL plus SINGLE_ISSUER + DEFER_TASKRUN where available, else COOP_TASKRUN."""
     info = probe.get()
     defer = abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN
     flags = int(abi.IORING_SETUP_SUBMIT_ALL)
@@ -124,12 +124,7 @@ class Server(buf_ring.Server):
     @classmethod
     def unsupported(cls) -> str:
         """Needs multishot recv with a buffer ring (Linux 6.0)."""
-        reason = super().unsupported()
-        info = probe.get()
-        since = abi.since(abi.IORING_RECV_MULTISHOT)
-        if not reason and info.version < tuple(int(x) for x in since.split(".")):
-            reason = f"needs IORING_RECV_MULTISHOT (Linux {since}); this is {info.release}"
-        return reason
+        return super().unsupported() or poll.kernel_lacks(abi.IORING_RECV_MULTISHOT)
 
     def setup_ring(self) -> Ring:
         """Flags as liburing's example; a CQ 8x the SQ; the ring fd registered."""

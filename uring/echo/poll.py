@@ -36,7 +36,7 @@ from .. import abi, ops, probe
 from ..ring import Ring, SubmissionQueueFull
 from .common import EchoServer
 
-__all__ = ["Server", "Conn", "Request", "ACCEPT", "POLL", "READ", "WRITE", "STOP",
+__all__ = ["Server", "Conn", "Request", "kernel_lacks", "ACCEPT", "POLL", "READ", "WRITE", "STOP",
            "PAUSE_ACCEPT"]
 
 # What a request was for; the top byte of user_data from v1.3 on.
@@ -47,6 +47,21 @@ ACCEPT, POLL, READ, WRITE, STOP = 1, 2, 3, 4, 5
 PAUSE_ACCEPT = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 
 _ACCEPTS_PER_POLL = 64
+
+
+def kernel_lacks(constant) -> str:
+    """Why this kernel cannot use ``constant`` (an ``uring.abi`` member), or "" if it can.
+
+    For flags the probe cannot test one by one, the kernel version decides,
+    against the version :mod:`uring.abi` records for the constant.
+    """
+    info = probe.get()
+    if not info.usable:
+        return info.reason
+    since = abi.since(constant)
+    if info.version < tuple(int(x) for x in since.split(".")[:2]):
+        return f"needs {constant.name} (Linux {since}); this kernel is {info.release}"
+    return ""
 
 
 class Conn:

@@ -40,7 +40,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("buf_ring", "buf_ring",
           "provided buffers in a registered buffer ring: giving one back is a memory write"),
     Stage("multishot", "multishot",
-          "multishot accept + recv over a buffer ring, DEFER_TASKRUN, batched (liburing's example)"),
+          "multishot accept + recv over a buffer ring, DEFER_TASKRUN, batched (liburing)"),
     Stage("bundle", "bundle",
           "multishot with recv bundles: one CQE for several buffers (6.10)"),
     Stage("fixed_files", "fixed_files",
