@@ -196,7 +196,7 @@ class Server(buf_ring.Server):
                 self.flush()
                 cqes = wait()
                 if len(cqes) >= cq_entries:
-                    stats.event("cq_full")
+                    self.cq_was_full()
                 for cqe in cqes:
                     user_data, res, flags = cqe
                     kind = user_data >> KIND_SHIFT
