@@ -1,4 +1,7 @@
-"""``python -m uring.bench <name> [options]``: run one benchmark (``--help`` after a name for its options)."""
+"""``python -m uring.bench <name> [options]``: run one benchmark.
+
+``python -m uring.bench <name> --help`` lists that benchmark's options.
+"""
 
 from __future__ import annotations
 

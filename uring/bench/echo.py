@@ -29,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import native
@@ -39,12 +40,14 @@ from .echo_servers import (C_SERVER, RunningServer, ServerFailed, ServerSpec,
 from .proc import (PerfSyscalls, cpu_times, loadavg, perf_unavailable, pick_cpus, pin,
                    task_cpu_ns)
 
-__all__ = ["main", "measure", "pick_client", "DEFAULT_CLIENTS", "DEFAULT_SIZES"]
+__all__ = ["main", "measure", "pick_client", "Plan", "DEFAULT_CLIENTS", "DEFAULT_SIZES"]
 
 DEFAULT_CLIENTS = (1, 50, 150, 300, 500, 1000)
 DEFAULT_SIZES = (128, 512, 1000)
-QUICK = dict(clients=(50, 500), sizes=(128,), repeat=2, duration=0.5, warmup=0.25)
-FULL = dict(clients=DEFAULT_CLIENTS, sizes=DEFAULT_SIZES, repeat=3, duration=2.0, warmup=1.0)
+QUICK = dict(clients=(50, 500), sizes=(128,), repeat=2, duration=0.3, warmup=0.15,
+             max_reruns=1)
+FULL = dict(clients=DEFAULT_CLIENTS, sizes=DEFAULT_SIZES, repeat=3, duration=2.0, warmup=1.0,
+            max_reruns=2)
 
 
 def pick_client(choice: str = "auto") -> tuple[list[str], str, str | None]:
@@ -189,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeat", type=int, default=None, help="runs per point (default 3)")
     ap.add_argument("--quick", action="store_true",
                     help="small matrix in about a minute: 50,500 clients × 128 B, "
-                         "2 repeats of 0.5 s")
+                         "2 repeats of 0.3 s after 0.15 s warm-up")
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default results/echo-<timestamp>)")
     ap.add_argument("--client", choices=("auto", "native", "python"), default="auto",
@@ -201,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--noise-threshold", type=float, default=0.25, metavar="CPUS",
                     help="re-run a run during which other work used more than this many "
                          "CPUs (default 0.25)")
-    ap.add_argument("--max-reruns", type=int, default=2,
-                    help="re-runs of a noisy run (default 2); the quietest is kept")
+    ap.add_argument("--max-reruns", type=int, default=None,
+                    help="re-runs of a noisy run (default 2, 1 with --quick); the quietest "
+                         "is kept")
     ap.add_argument("--host", default="127.0.0.1")
     return ap
 
@@ -229,18 +233,33 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, affinity)   # this runner was pinned next to the client
 
 
-def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
+@dataclass
+class Plan:
+    """What one benchmark run does: the matrix, the servers, the client, where output goes."""
+
+    clients: tuple[int, ...]
+    sizes: tuple[int, ...]
+    repeat: int
+    duration: float
+    warmup: float
+    max_reruns: int
+    noise_threshold: float
+    out: Path
+    host: str
+    specs: list[ServerSpec]
+    client: list[str]
+    client_kind: str
+    cpus: tuple[int | None, int | None]
+    perf_specs: list[ServerSpec]    # servers whose system calls perf counts
+    notes: list[str]
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _plan(args: argparse.Namespace) -> Plan | None:
     base = QUICK if args.quick else FULL
-    clients = args.clients or base["clients"]
-    sizes = args.sizes or base["sizes"]
-    repeat = args.repeat or base["repeat"]
-    duration = args.duration if args.duration is not None else base["duration"]
-    warmup = args.warmup if args.warmup is not None else base["warmup"]
-    out = args.out or Path("results") / time.strftime("echo-%Y%m%d-%H%M%S")
-
-    def say(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
     specs, notes = available_servers(args.stages)
     if args.servers is not None:
         known = {s.name for s in specs}
@@ -249,117 +268,146 @@ def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
             notes.append(f"requested servers not available: {', '.join(missing)}")
         specs = [s for s in specs if s.name in args.servers]
     if not specs:
-        say("echo: no server to benchmark: " + "; ".join(notes))
-        return 1
+        _say("echo: no server to benchmark: " + "; ".join(notes))
+        return None
     prefix, client_kind, client_note = pick_client(args.client)
     if client_note:
         notes.append(client_note)
     cpus = pick_cpus()
     if cpus[0] is None:
         notes.append("one CPU only: server and client share it (not pinned)")
-    pin(os.getpid(), cpus[0])   # keep this runner off the server's CPU
-    why_no_perf = None if args.no_perf else perf_unavailable()
     uncounted = [s for s in specs if not s.self_counts]
+    why_no_perf = None if args.no_perf or not uncounted else perf_unavailable()
     if args.no_perf:
         notes.append("--no-perf: system calls of servers that do not count their own: n/a")
-    elif why_no_perf and uncounted:
+    elif why_no_perf:
         notes.append(f"system calls of {', '.join(s.name for s in uncounted)}: n/a "
                      f"({why_no_perf})")
-    use_perf = not args.no_perf and not why_no_perf and bool(uncounted)
-    for note in notes:
-        say(f"echo: {note}")
+    return Plan(
+        clients=args.clients or base["clients"], sizes=args.sizes or base["sizes"],
+        repeat=args.repeat or base["repeat"],
+        duration=args.duration if args.duration is not None else base["duration"],
+        warmup=args.warmup if args.warmup is not None else base["warmup"],
+        max_reruns=args.max_reruns if args.max_reruns is not None else base["max_reruns"],
+        noise_threshold=args.noise_threshold,
+        out=args.out or Path("results") / time.strftime("echo-%Y%m%d-%H%M%S"),
+        host=args.host, specs=specs, client=prefix, client_kind=client_kind, cpus=cpus,
+        perf_specs=[] if args.no_perf or why_no_perf else uncounted, notes=notes)
 
-    points = [(size, n) for size in sizes for n in clients]
-    per_run = warmup + duration + 0.6
-    total = len(points) * (len(specs) * repeat + (len(uncounted) if use_perf else 0))
-    say(f"echo: {len(specs)} servers ({', '.join(s.name for s in specs)}), "
-        f"{len(points)} points × {repeat} repeats, {client_kind} client on CPU {cpus[0]}, "
-        f"servers on CPU {cpus[1]}: {total} runs, about {total * per_run / 60:.1f} min")
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    load_before = loadavg()
+
+def _measure_quietly(plan: Plan, spec: ServerSpec, clients: int, size: int, rep: int) -> Run:
+    """Measure; re-run while other load exceeds the threshold, keep the quietest good run."""
+    best = None
+    for attempt in range(1, plan.max_reruns + 2):
+        run = measure(spec, clients, size, repeat=rep, duration=plan.duration,
+                      warmup=plan.warmup, client=plan.client, cpus=plan.cpus, host=plan.host)
+        run.attempt = attempt
+        run.noisy = (run.other_cpus or 0) > plan.noise_threshold
+        if best is None or (run.ok and (not best.ok or
+                                        (run.other_cpus or 0) < (best.other_cpus or 0))):
+            best = run
+        if not run.ok or not run.noisy:
+            break
+        _say(f"echo:   noisy ({run.other_cpus:.2f} CPUs of other load), re-running")
+    return best
+
+
+def _run_matrix(plan: Plan) -> list[Run]:
+    points = [(size, n) for size in plan.sizes for n in plan.clients]
+    total = len(points) * (len(plan.specs) * plan.repeat + len(plan.perf_specs))
+    per_run = plan.warmup + plan.duration + 0.5
+    _say(f"echo: {len(plan.specs)} servers ({', '.join(s.name for s in plan.specs)}), "
+         f"{len(points)} points × {plan.repeat} repeats, {plan.client_kind} client on CPU "
+         f"{plan.cpus[0]}, servers on CPU {plan.cpus[1]}: {total} runs, about "
+         f"{total * per_run / 60:.1f} min")
     runs: list[Run] = []
     broken: set[str] = set()
     done = 0
     for size, n in points:
-        for rep in range(repeat):
+        for rep in range(plan.repeat):
             # Rotate the order each repeat: no server always runs first or last.
-            order = specs[rep % len(specs):] + specs[:rep % len(specs)]
-            for spec in order:
+            k = rep % len(plan.specs)
+            for spec in plan.specs[k:] + plan.specs[:k]:
                 done += 1
                 if spec.name in broken:
                     continue
-                best = None
-                for attempt in range(1, args.max_reruns + 2):
-                    run = measure(spec, n, size, repeat=rep, duration=duration,
-                                  warmup=warmup, client=prefix, cpus=cpus, host=args.host)
-                    run.attempt = attempt
-                    run.noisy = (run.other_cpus or 0) > args.noise_threshold
-                    if best is None or (run.ok and (not best.ok or
-                                                    (run.other_cpus or 0) < (best.other_cpus or 0))):
-                        best = run
-                    if not run.ok or not run.noisy:
-                        break
-                    say(f"echo:   noisy ({run.other_cpus:.2f} CPUs of other load), re-running")
-                runs.append(best)
-                say(f"[{done}/{total}] {spec.name:<16} {n:>5} clients × {size:>5} B: "
-                    + (f"{best.rps:>10,.0f} req/s  {best.server_cpu_us_per_rt or 0:6.2f} µs "
-                       f"CPU/rt  other {best.other_cpus or 0:.2f} CPUs"
-                       if best.ok else f"FAILED: {best.error}"))
-                if not best.ok and best.rps is None:
-                    if any(r.server == spec.name and r.ok for r in runs):
-                        continue
-                    broken.add(spec.name)
-                    say(f"echo:   {spec.name} left out of the rest of this run")
-        if use_perf:
-            for spec in uncounted:
-                done += 1
-                if spec.name in broken:
-                    continue
-                run = measure(spec, n, size, repeat=0, duration=duration, warmup=warmup,
-                              client=prefix, cpus=cpus, perf=True, host=args.host)
+                run = _measure_quietly(plan, spec, n, size, rep)
                 runs.append(run)
-                say(f"[{done}/{total}] {spec.name:<16} {n:>5} clients × {size:>5} B: "
-                    + (f"{run.syscalls_per_rt:.2f} syscalls/rt (perf)"
-                       if run.syscalls_per_rt is not None else f"perf: {run.error or 'n/a'}"))
+                _say(f"[{done}/{total}] {spec.name:<16} {n:>5} clients × {size:>5} B: "
+                     + (f"{run.rps:>10,.0f} req/s  {run.server_cpu_us_per_rt or 0:6.2f} µs "
+                        f"CPU/rt  other {run.other_cpus or 0:.2f} CPUs"
+                        if run.ok else f"FAILED: {run.error}"))
+                if run.rps is None and not any(r.server == spec.name and r.ok for r in runs):
+                    broken.add(spec.name)   # never started: do not try it again
+                    _say(f"echo:   {spec.name} left out of the rest of this run")
+        for spec in plan.perf_specs:
+            done += 1
+            if spec.name in broken:
+                continue
+            run = measure(spec, n, size, repeat=0, duration=plan.duration, warmup=plan.warmup,
+                          client=plan.client, cpus=plan.cpus, perf=True, host=plan.host)
+            runs.append(run)
+            _say(f"[{done}/{total}] {spec.name:<16} {n:>5} clients × {size:>5} B: "
+                 + (f"{run.syscalls_per_rt:.2f} syscalls/rt (perf)"
+                    if run.syscalls_per_rt is not None else f"perf: {run.error or 'n/a'}"))
+    return runs
 
+
+def _write_results(plan: Plan, runs: list[Run], command: str, started: str,
+                   load_before: float) -> int:
     agg = aggregate(runs)
-    servers = [s.name for s in specs]
+    servers = [s.name for s in plan.specs]
     refs = [r for r in ("epoll", C_SERVER) if r in servers]
-    tables = render_tables(agg, servers, sizes, clients, refs)
-    write_csv(out / "echo.csv", runs, agg)
-    charts = write_charts(out, agg, servers, sizes, clients)
+    tables = render_tables(agg, servers, plan.sizes, plan.clients, refs)
+    targets = targets_section(agg, servers, plan.sizes, plan.clients)
+    write_csv(plan.out / "echo.csv", runs, agg)
+    charts = write_charts(plan.out, agg, servers, plan.sizes, plan.clients)
     machine = _machine()
     failures = [r for r in runs if not r.ok]
+    client = "native_hot/echo_load" if plan.client_kind == "native" else \
+        "uring.bench.echo_client"
     header = [
         "# Echo benchmark", "",
-        f"- started {started}; command: `python -m uring.bench echo "
-        f"{' '.join(argv if argv is not None else sys.argv[1:])}`",
+        f"- started {started}; command: `python -m uring.bench echo {command}`",
         f"- machine: Linux {machine['kernel']}, {machine['cpus']} CPUs ({machine['cpu']}), "
         f"Python {machine['python']}",
-        f"- client: {client_kind} ({'native_hot/echo_load' if client_kind == 'native' else 'uring.bench.echo_client'}) "
-        f"on CPU {cpus[0]}; each server on CPU {cpus[1]}, a fresh process per run",
-        f"- {duration:g} s measured after {warmup:g} s warm-up, {repeat} repeats per point, "
-        f"servers interleaved round-robin",
-        f"- load average before {load_before[0]:.2f}, after {loadavg()[0]:.2f}; runs with "
-        f"more than {args.noise_threshold:g} CPUs of other load re-run "
+        f"- client: {plan.client_kind} ({client}) on CPU {plan.cpus[0]}; each server on CPU "
+        f"{plan.cpus[1]}, a fresh process per run",
+        f"- {plan.duration:g} s measured after {plan.warmup:g} s warm-up, {plan.repeat} "
+        f"repeats per point, servers interleaved round-robin",
+        f"- load average before {load_before:.2f}, after {loadavg()[0]:.2f}; runs with "
+        f"more than {plan.noise_threshold:g} CPUs of other load re-run "
         f"({sum(r.noisy for r in runs)} still noisy)",
-    ] + [f"- note: {n}" for n in notes] + [""]
+    ] + [f"- note: {n}" for n in plan.notes] + [""]
     if failures:
         header += ["## Failed runs", ""] + [
             f"- {r.server} {r.clients} clients × {r.size} B (repeat {r.repeat}): {r.error}"
             for r in failures] + [""]
     charts_md = ["## Charts", ""] + [f"![{p.stem}]({p.name})" for p in charts] + [""]
-    summary = "\n".join(header) + "\n" + tables + "\n" + \
-        targets_section(agg, servers, sizes, clients) + "\n" + "\n".join(charts_md)
-    (out / "summary.md").write_text(summary)
-    (out / "meta.json").write_text(json.dumps({
-        "machine": machine, "started": started, "clients": clients, "sizes": sizes,
-        "repeat": repeat, "duration": duration, "warmup": warmup, "client": client_kind,
-        "cpus": cpus, "servers": servers, "notes": notes}, indent=2) + "\n")
+    (plan.out / "summary.md").write_text("\n".join(header) + "\n" + tables + "\n" + targets
+                                         + "\n" + "\n".join(charts_md))
+    (plan.out / "meta.json").write_text(json.dumps({
+        "machine": machine, "started": started, "command": command,
+        "clients": plan.clients, "sizes": plan.sizes, "repeat": plan.repeat,
+        "duration": plan.duration, "warmup": plan.warmup, "client": plan.client_kind,
+        "cpus": plan.cpus, "servers": servers, "notes": plan.notes}, indent=2) + "\n")
     print(tables)
-    print(targets_section(agg, servers, sizes, clients))
-    print(f"results: {out}/ (summary.md, echo.csv, runs.csv, "
+    print(targets)
+    print(f"results: {plan.out}/ (summary.md, echo.csv, runs.csv, "
           f"{', '.join(p.name for p in charts)})")
     bad = [p for p in agg.values() if p.mismatches or p.errors]
     return 1 if failures or bad else 0
+
+
+def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
+    plan = _plan(args)
+    if plan is None:
+        return 1
+    for note in plan.notes:
+        _say(f"echo: {note}")
+    pin(os.getpid(), plan.cpus[0])   # keep this runner off the server's CPU
+    plan.out.mkdir(parents=True, exist_ok=True)
+    started, load_before = time.strftime("%Y-%m-%d %H:%M:%S"), loadavg()[0]
+    runs = _run_matrix(plan)
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    return _write_results(plan, runs, command, started, load_before)

@@ -32,24 +32,29 @@ class EchoProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A client connected: keep its transport."""
         self.transport = transport  # type: ignore[assignment]
         self.state.connections += 1
         self.state.transports.add(self.transport)
 
     def data_received(self, data: bytes) -> None:
+        """Echo the bytes (the transport buffers what the socket does not take)."""
         self.transport.write(data)
 
     def eof_received(self) -> bool:
-        return False    # close once the rest of the echo is written
+        """The client half-closed: False closes once the rest of the echo is written."""
+        return False
 
-    # Flow control: a client that does not read its echo stops being read.
     def pause_writing(self) -> None:
+        """The write buffer is over its high mark: stop reading from this client."""
         self.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        """The write buffer drained below its low mark: read again."""
         self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone: forget its transport."""
         self.state.transports.discard(self.transport)
 
 
