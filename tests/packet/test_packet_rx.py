@@ -9,6 +9,7 @@ time are bounded; nothing is timed.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +17,8 @@ import pytest
 
 from uring.packet import stacks
 from uring.packet.lab import Point, StackError, repo_env, run_point
+
+from conftest import IS_ROOT
 
 K = 3000
 RATE = 30000
@@ -171,3 +174,17 @@ def test_signal_stops_a_receiver_with_its_result(topo):
     out = proc.communicate(timeout=30)[0]
     result = json.loads(out.strip().splitlines()[-1])
     assert result["event"] == "result" and result["stopped_by"] == "signal 15"
+
+
+@pytest.mark.parametrize("name", ["tpacket-v3", "afxdp", "uring-packet"])
+def test_without_privileges_a_receiver_says_what_it_needs(name):
+    """Without capabilities (as root, stripped by setpriv) the kernel refuses; we explain."""
+    drop = ["setpriv", "--bounding-set", "-all", "--inh-caps", "-all"] if IS_ROOT else []
+    if drop and shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux) to drop root's capabilities")
+    stack = stacks.get(name)
+    argv = [*drop, sys.executable, "-m", stack.module, "--iface", "lo", "--count", "1", "--timeout", "2", *stack.args]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=repo_env())
+    assert out.returncode == 2, out.stdout + out.stderr
+    event = json.loads(out.stdout.strip().splitlines()[-1])
+    assert event["event"] == "error" and "needs root" in event["message"], event

@@ -180,6 +180,11 @@ def run_receiver(stack: str, receive: Callable[[RxConfig, Callable[[], None]], R
         ifindex(cfg.iface)
         pin_cpu(cfg.cpu)
         result = receive(cfg, lambda: emit("ready", stack=stack))
+    except PermissionError as e:
+        emit("error", stack=stack, errno=e.errno, kind=type(e).__name__,
+             message=f"{stack} needs root (CAP_NET_RAW for packet sockets, CAP_NET_ADMIN "
+                     f"and CAP_BPF for XDP, CAP_IPC_LOCK for large pinned memory): {e}")
+        return 2
     except (OSError, ValueError) as e:
         emit("error", stack=stack, message=str(e), errno=getattr(e, "errno", None),
              kind=type(e).__name__)
