@@ -235,7 +235,14 @@ def write_csv(path: Path, runs: Sequence[Run], points: dict) -> tuple[Path, Path
 
 def write_charts(folder: Path, points: dict, servers: Sequence[str], sizes: Sequence[int],
                  clients: Sequence[int]) -> list[Path]:
-    """Per message size: requests/s and server CPU per round trip against clients."""
+    """Per message size: requests/s and server CPU per round trip against clients.
+
+    Stages are solid lines, the Python peers dashed, the C reference and the
+    epoll baseline dotted.
+    """
+    kinds = {p.server: p.kind for p in points.values()}
+    dashes = {s: "7 4" if kinds.get(s) == "peer" else "2 3" for s in servers
+              if kinds.get(s) in ("peer", "c") or s == "epoll"}
     paths = []
     for size in sizes:
         for metric, title, ylabel, get in (
@@ -246,7 +253,7 @@ def write_charts(folder: Path, points: dict, servers: Sequence[str], sizes: Sequ
             series = {s: [get(points[(s, n, size)]) if (s, n, size) in points else None
                           for n in clients] for s in servers}
             paths.append(svg.line_chart(folder / f"{metric}-{size}.svg", title, "clients",
-                                        ylabel, list(clients), series))
+                                        ylabel, list(clients), series, dashes=dashes))
     return paths
 
 

@@ -41,11 +41,15 @@ def _label(v: float) -> str:
 
 def line_chart(path: str | Path, title: str, x_label: str, y_label: str,
                x_values: Sequence[object], series: Mapping[str, Sequence[float | None]],
-               width: int = 760, height: int = 420) -> Path:
+               width: int = 760, height: int = 420,
+               dashes: Mapping[str, str] | None = None) -> Path:
     """Write an SVG line chart to ``path`` and return the path.
 
-    ``series`` maps a name to one y value per x value (None: no point there).
+    ``series`` maps a name to one y value per x value (None: no point there);
+    ``dashes`` optionally gives a series an SVG ``stroke-dasharray`` (``"6 3"``),
+    to set groups of lines apart.
     """
+    dashes = dashes or {}
     left, right, top, bottom = 70, 190, 40, 55
     pw, ph = width - left - right, height - top - bottom
     ys = [y for vals in series.values() for y in vals if y is not None]
@@ -81,6 +85,7 @@ def line_chart(path: str | Path, title: str, x_label: str, y_label: str,
                f'text-anchor="middle">{escape(y_label)}</text>')
     for k, (name, vals) in enumerate(series.items()):
         colour = PALETTE[k % len(PALETTE)]
+        dash = f' stroke-dasharray="{dashes[name]}"' if name in dashes else ""
         # A run of consecutive points is one polyline; a None breaks it.
         runs: list[list[str]] = [[]]
         for i, y in enumerate(vals):
@@ -92,10 +97,10 @@ def line_chart(path: str | Path, title: str, x_label: str, y_label: str,
         for run in runs:
             if len(run) > 1:
                 out.append(f'<polyline points="{" ".join(run)}" fill="none" '
-                           f'stroke="{colour}" stroke-width="2"/>')
+                           f'stroke="{colour}" stroke-width="2"{dash}/>')
         ly = top + 10 + 18 * k
         out.append(f'<line x1="{left + pw + 12}" y1="{ly}" x2="{left + pw + 36}" y2="{ly}" '
-                   f'stroke="{colour}" stroke-width="3"/>')
+                   f'stroke="{colour}" stroke-width="3"{dash}/>')
         out.append(f'<text x="{left + pw + 42}" y="{ly + 4}">{escape(name)}</text>')
     out.append("</svg>")
     path = Path(path)
