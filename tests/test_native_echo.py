@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import socket
 import socketserver
@@ -21,7 +22,7 @@ import pytest
 
 from uring import native, probe
 from uring.bench.echo_client import check_echo
-from uring.bench.echo_servers import C_SERVER, RunningServer, ServerSpec
+from uring.bench.echo_servers import C_SERVER, RunningServer, ServerSpec, parse_summary
 
 NO_COMPILER = shutil.which("gcc") is None and shutil.which("cc") is None
 PROBE = probe.get()
@@ -207,6 +208,39 @@ def test_c_server_stops_reading_from_a_client_that_does_not_read(echo_server_bin
         summary, problem = server.stop()
     assert problem is None
     assert int(summary["read_paused"]) >= 1
+
+
+def test_c_server_accepts_again_after_emfile(echo_server_bin):
+    def low_nofile() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    proc = subprocess.Popen([str(echo_server_bin), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=low_nofile)
+    conns = []
+    try:
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(50)]
+        for c in conns:
+            c.sendall(b"hi")
+        # The first ones are served while later accepts fail with EMFILE...
+        assert conns[0].recv(2) == b"hi"
+        # ...and once descriptors are free again, accepting resumes.
+        for c in conns[:20]:
+            c.close()
+        for c in conns[20:]:
+            c.sendall(b"yo")
+            got = b""
+            while not got.endswith(b"yo"):
+                got += c.recv(4)
+            assert got in (b"yo", b"hiyo")
+    finally:
+        for c in conns:
+            c.close()
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    summary = parse_summary(out)
+    assert proc.returncode == 0, err
+    assert summary["connections"] == "50" and int(summary["accept_paused"]) >= 1
 
 
 def test_c_server_reports_a_port_in_use(echo_server_bin):
