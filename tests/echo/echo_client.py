@@ -184,7 +184,7 @@ def connect_many(address, count: int, timeout: float = 30.0) -> list[socket.sock
         raise
 
 
-def exchange(address, scripts: list[list[bytes]], *, depth: int = 1, shut_wr: bool = False,
+def exchange(address, scripts: list[list[bytes]], *, depth=1, shut_wr=False,
              socks: list[socket.socket] | None = None, timeout: float = 60.0,
              close: bool = True, already_sent: int = 0) -> None:
     """Run one connection per script concurrently and check every echo.
@@ -194,7 +194,8 @@ def exchange(address, scripts: list[list[bytes]], *, depth: int = 1, shut_wr: bo
     with what it sent, byte for byte and in order. With ``shut_wr`` it sends
     everything, shuts down its sending side and then expects the whole echo
     followed by the server's close. ``already_sent`` bytes of every script
-    went out before the call (only their echo is awaited). Raises
+    went out before the call (only their echo is awaited). ``depth`` and
+    ``shut_wr`` may also be lists, one value per connection. Raises
     ``AssertionError`` naming the first connection that got a wrong byte,
     an early close, or nothing in time.
     """
@@ -205,7 +206,8 @@ def exchange(address, scripts: list[list[bytes]], *, depth: int = 1, shut_wr: bo
     conns = []
     for i, (s, messages) in enumerate(zip(socks, scripts)):
         s.setblocking(False)
-        c = Conn(s, messages, depth, shut_wr)
+        c = Conn(s, messages, depth[i] if isinstance(depth, list) else depth,
+                 shut_wr[i] if isinstance(shut_wr, list) else shut_wr)
         c.sent = already_sent
         c.index = i
         conns.append(c)

@@ -8,11 +8,13 @@ signal with status 0 and print a summary that agrees with what was sent.
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -254,3 +256,47 @@ def test_unknown_stage_is_an_error():
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "unknown stage" in r.stderr and "epoll" in r.stderr
+
+
+def test_random_mix_of_clients(stage, start_server):
+    """Pipelined, half-closing, resetting and briefly stalled clients at once, with
+    small limits so that reading pauses and buffers run out: the state machines
+    of every stage meet their rare paths together."""
+    rng = random.Random(stage)
+    options = {"max_unsent": ["--max-unsent", "32768"], "buffers": ["--buffers", "16"]}
+    args = [a for name in _options(stage) for a in options.get(name, [])]
+    server = start_server(stage, *args)
+    baseline = server.fd_count()
+    stop = threading.Event()
+    errors = []
+
+    def resetters() -> None:
+        # Clients that send part of a message, maybe read a little, then reset.
+        rng = random.Random(stage + " resets")
+        try:
+            while not stop.is_set():
+                (s,) = connect_many(server.address, 1)
+                s.sendall(pattern(rng.randint(1, 200_000), rng.randint(0, 1 << 30)))
+                if rng.random() < 0.5:
+                    s.recv(rng.randint(1, 5000))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+        except OSError as e:  # the server must never refuse us
+            errors.append(e)
+
+    thread = threading.Thread(target=resetters)
+    thread.start()
+    try:
+        for round_ in range(3):
+            n = 30
+            scripts = [[pattern(rng.choice((1, rng.randint(1, 300), rng.randint(1, 70_000))),
+                                round_ * 10_000 + c * 100 + i)
+                        for i in range(rng.randint(1, 12))] for c in range(n)]
+            exchange(server.address, scripts, depth=[rng.randint(1, 8) for _ in range(n)],
+                     shut_wr=[rng.random() < 0.3 for _ in range(n)])
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors, errors
+    settle(server, baseline)
+    server.stop()
