@@ -79,6 +79,23 @@ def test_python_client_detects_a_wrong_echo():
     assert res["mismatches"] == 1 and res["round_trips"] == 0
 
 
+def test_without_uring_echo_the_other_servers_still_run(monkeypatch):
+    from uring.bench import echo_servers
+
+    real_run = subprocess.run
+
+    def no_stages(argv, **kw):
+        if argv[1:] != ["-m", "uring.echo", "--list"]:
+            return real_run(argv, **kw)
+        return subprocess.CompletedProcess(argv, 1, "", "No module named uring.echo\n")
+
+    monkeypatch.setattr(echo_servers.subprocess, "run", no_stages)
+    specs, notes = echo_servers.available_servers()
+    assert {"selectors", "asyncio", "asyncio-streams"} <= {s.name for s in specs}
+    assert not [s for s in specs if s.kind == "stage"]
+    assert any("No module named uring.echo" in n for n in notes)
+
+
 def test_parse_summary_takes_the_last_line_with_tokens():
     text = "listening on 127.0.0.1:1\nnoise\nsummary: stage=x syscalls=12 requests=3\n\n"
     assert parse_summary(text) == {"stage": "x", "syscalls": "12", "requests": "3"}
