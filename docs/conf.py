@@ -30,7 +30,6 @@ extensions = [
 root_doc = "index"
 exclude_patterns = ["_build", "benchmarks/*.rst", "tutorials/README.rst", "**/.pytest_cache"]
 templates_path = []
-html_static_path = ["_static"]
 html_theme = "alabaster"
 html_theme_options = {
     "description": "io_uring from Python, byte by byte",

@@ -54,11 +54,28 @@ class TutorialFile(DoctestTextfile):
             yield item
 
 
+def _is_tutorial(file_path) -> bool:
+    return file_path.suffix == ".rst" and str(file_path.parent) == HERE
+
+
 def pytest_collect_file(file_path, parent):
     """Collect ``tutorials/*.rst`` (and only those) as tutorials."""
-    if file_path.suffix == ".rst" and str(file_path.parent) == HERE:
+    if _is_tutorial(file_path):
         return TutorialFile.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(hookwrapper=True, specname="pytest_collect_file")
+def pytest_collect_file_tutorials_only(file_path, parent):
+    """Drop pytest's own doctest collector for a tutorial named on the command line.
+
+    pytest collects any ``.rst`` given explicitly as a plain doctest file;
+    that copy would run a second time, without the flags and skips above.
+    """
+    outcome = yield
+    if _is_tutorial(file_path):
+        found = outcome.get_result()
+        outcome.force_result([c for c in found if isinstance(c, TutorialFile)])
 
 
 def need_root() -> None:

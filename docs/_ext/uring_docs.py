@@ -273,16 +273,23 @@ class StageDiffDirective(SphinxDirective):
     """
 
     required_arguments = 1
-    option_spec = {"class": directives.unchanged}
+    option_spec = {"class": directives.unchanged, "methods": directives.unchanged}
 
     def run(self):
-        """A ``diff`` code block per method the stage's class defines."""
+        """A ``diff`` code block per method the stage's class defines (or those named)."""
         module = importlib.import_module(self.arguments[0])
         self.env.note_dependency(module.__file__)
         cls = getattr(module, self.options.get("class", "Server"))
         base = cls.__mro__[1]
+        wanted = [m.strip() for m in self.options.get("methods", "").split(",") if m.strip()]
+        missing = [m for m in wanted if m not in vars(cls)]
+        if missing:
+            raise self.error(f"{cls.__qualname__} in {module.__name__} does not define "
+                             f"{', '.join(missing)}")
         out = []
         for name, member in vars(cls).items():
+            if wanted and name not in wanted:
+                continue
             func = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
             if not inspect.isfunction(func):
                 continue
