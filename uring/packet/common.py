@@ -24,7 +24,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from .frames import DEFAULT_PORT
 from .stats import RxResult
 
 __all__ = ["POLL_SLICE", "RxConfig", "Unsupported", "ifindex", "pin_cpu", "emit",
-           "rx_parser", "config_from_args", "run_receiver", "StopFlag", "STOP", "debug"]
+           "rx_parser", "config_from_args", "run_receiver", "StopFlag", "STOP"]
 
 #: Longest single wait inside a receive loop, in seconds.
 POLL_SLICE = 0.05
@@ -100,7 +99,6 @@ class RxConfig:
     cpu: int | None = None
     native: str = "auto"
     batch: int = 64
-    frame_size: int = 2048
     xdp_mode: str = "auto"
     queue: int = 0
     extra: str = ""
@@ -196,7 +194,3 @@ def run_receiver(stack: str, receive: Callable[[RxConfig, Callable[[], None]], R
     print(result.to_json(), flush=True)
     return 0
 
-
-def debug(msg: str) -> None:
-    """Print a diagnostic line on stderr (never on stdout, which carries the protocol)."""
-    print(msg, file=sys.stderr, flush=True)

@@ -47,7 +47,10 @@ def eal_args(cfg: RxConfig, device: str) -> list[str]:
         raise ValueError(f"DPDK device must be one of {', '.join(DEVICES)}, not {device!r}")
     cpu = cfg.cpu if cfg.cpu is not None else min(os.sched_getaffinity(0))
     if device == "net_af_packet":
-        vdev = f"net_af_packet0,iface={cfg.iface},qpairs=1"
+        # 8192 ring frames (16 MiB) instead of 512: room for a burst while the
+        # receive loop is off the CPU.
+        vdev = (f"net_af_packet0,iface={cfg.iface},qpairs=1,blocksz=4096,framesz=2048,"
+                f"framecnt=8192")
     else:
         vdev = f"net_af_xdp0,iface={cfg.iface},start_queue={cfg.queue},queue_count=1"
     return ["-l", str(cpu), "--no-huge", "-m", "256", "--no-pci",
