@@ -23,7 +23,6 @@ release = version = uring.__version__
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.viewcode",
     "uring_docs",
 ]
 
