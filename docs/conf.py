@@ -98,9 +98,4 @@ uring_api_groups = {
 }
 # Modules whose docstrings do not build under -W yet (reported to their
 # owners); they are listed on the API page instead of documented.
-uring_api_excluded = {
-    "uring.packet.stacks": "the docstring of STACKS is not valid reST (an indented "
-                           "block without a preceding blank line or ``::``)",
-    "uring.packet.tcp_rx": "the docstring of RECEIVERS is not valid reST (an indented "
-                           "block without a preceding blank line or ``::``)",
-}
+uring_api_excluded = {}

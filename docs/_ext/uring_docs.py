@@ -492,6 +492,18 @@ def _add_tables(app, what, name, obj, options, lines) -> None:
         lines.extend(_struct_table(obj))
 
 
+def _drop_builtin_docstrings(app, what, name, obj, options, lines) -> None:
+    """A constant without a ``#:`` comment has no docstring of its own.
+
+    autodoc then shows its type's (a dict's ``dict() -> new empty
+    dictionary ...``), which says nothing about the constant and is not
+    even valid reST; show the value alone instead.
+    """
+    if what in ("data", "attribute") and type(obj).__module__ == "builtins" \
+            and lines and "\n".join(lines).split() == (type(obj).__doc__ or "").split():
+        lines[:] = []
+
+
 def _skip_members(app, what, name, obj, skip, options):
     """Leave out the members of the kernel enums and the ctypes field descriptors.
 
@@ -677,6 +689,7 @@ def setup(app):
     app.add_directive("uring-ops-table", OpsTableDirective)
     app.add_directive("uring-stage-diff", StageDiffDirective)
     app.add_directive("uring-bench-results", BenchResultsDirective)
+    app.connect("autodoc-process-docstring", _drop_builtin_docstrings)
     app.connect("autodoc-process-docstring", _add_tables)
     app.connect("autodoc-process-docstring", _record_documented)
     app.connect("autodoc-skip-member", _skip_members)
