@@ -196,8 +196,8 @@ class ModulesDirective(SphinxDirective):
             skip = set(exclude + private_based + data)
             members = [n for n in _public_names(mod) if n not in skip]
             parts.append(f".. automodule:: {module}")
-            parts.append(f"   :members: {', '.join(members)}" if members
-                         else "   :no-members:")
+            if members:  # none: only the module's docstring (no default "members")
+                parts.append(f"   :members: {', '.join(members)}")
             parts.append("")
             if data:
                 # Sphinx's automodule passes over constants without a ``#:``
