@@ -233,8 +233,8 @@ class AbiTableDirective(SphinxDirective):
         for name, member in cls.__members__.items():
             value = f"{int(member):#x}" if as_hex else str(int(member))
             rows.append(f"   * - ``{name}``\n     - {value}\n     - {member.since}")
-        text = (f".. list-table::\n   :header-rows: 1\n   :widths: 60 20 20\n\n"
-                f"   * - name\n     - value\n     - since Linux\n" + "\n".join(rows) + "\n")
+        text = (".. list-table::\n   :header-rows: 1\n   :widths: 60 20 20\n\n"
+                "   * - name\n     - value\n     - since Linux\n" + "\n".join(rows) + "\n")
         return self.parse_text_to_nodes(text)
 
 

@@ -6,11 +6,8 @@ import resource
 
 import pytest
 
-from uring.echo import registry
-
 from echo_client import ServerProcess
-
-STAGE_NAMES = [s.name for s in registry.STAGES]
+from stage_info import STAGE_NAMES, stage_class
 
 
 def pytest_configure(config) -> None:
@@ -18,16 +15,6 @@ def pytest_configure(config) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4096 <= hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
-
-
-def stage_class(name: str):
-    """The ``Server`` class of stage ``name``."""
-    return registry.find(name).load()
-
-
-def stages_with(option: str) -> list[str]:
-    """Names of the stages that take the per-stage option ``option``."""
-    return [n for n in STAGE_NAMES if option in stage_class(n).OPTIONS]
 
 
 @pytest.fixture(params=STAGE_NAMES)

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from conftest import STAGE_NAMES, stages_with
 from echo_client import REPO, connect_many, exchange, pattern
+from stage_info import STAGE_NAMES, stage_class, stages_with
 
 
 def settle(server, baseline: int) -> None:
@@ -198,7 +198,6 @@ def _wait_answers(socks, index, timeout: float):
 
 
 def _options(stage: str) -> tuple[str, ...]:
-    from conftest import stage_class
     return stage_class(stage).OPTIONS
 
 

@@ -9,7 +9,6 @@ that no namespace of this process is left behind.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,20 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/kernel_btf.py
 
+from lab_env import lab_skip_reason  # noqa: E402
 from uring.packet import native, netns  # noqa: E402
-
-IS_ROOT = os.geteuid() == 0
-
-
-def lab_skip_reason() -> str:
-    """Why namespace tests cannot run here, or "" if they can."""
-    if not IS_ROOT:
-        return ("needs root: network namespaces and veth devices take CAP_SYS_ADMIN and "
-                "CAP_NET_ADMIN")
-    missing = [t for t in ("ip", "ethtool") if shutil.which(t) is None]
-    if missing:
-        return f"needs {' and '.join(missing)} (iproute2/ethtool; tools/setup-dev installs them)"
-    return ""
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +43,6 @@ def built():
     """Build the native helpers once; map each name to its path (None if not built)."""
     ok, out = native.build()
     return {name: native.find(name) for name in native.NAMES} | {"_log": out, "_ok": ok}
-
-
-def native_params(helper: str):
-    """``[False, True]`` parametrization ids for 'without/with the native helper'."""
-    return [pytest.param(False, id="python"), pytest.param(True, id=f"native-{helper}")]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from uring.packet import frames, netns
 
-from conftest import native_params
+from lab_env import native_params
 
 # Captures every IPv4 frame on the receiving veth until K arrived or 10 s passed.
 CAPTURE = textwrap.dedent("""

@@ -14,7 +14,7 @@ import pytest
 from uring.packet import netns
 from uring.packet.netns import Topology
 
-from conftest import IS_ROOT
+from lab_env import IS_ROOT
 
 
 def run_in(ns: str, argv: list[str]) -> str:

@@ -18,7 +18,7 @@ import pytest
 from uring.packet import stacks
 from uring.packet.lab import Point, StackError, repo_env, run_point
 
-from conftest import IS_ROOT
+from lab_env import IS_ROOT
 
 K = 3000
 RATE = 30000

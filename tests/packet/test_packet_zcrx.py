@@ -26,7 +26,7 @@ from uring.packet.zcrx import RefillQueue, StreamCheck, ZcrxConsumer, rqe_offset
 from uring.packet.common import Unsupported
 from uring.ring import Ring
 
-from conftest import IS_ROOT
+from lab_env import IS_ROOT
 
 _F_MORE = int(abi.IORING_CQE_F_MORE)
 
