@@ -24,12 +24,19 @@ class BufferOwnershipError(RuntimeError):
 class Ownership:
     """One byte per buffer id: :data:`PROGRAM` or :data:`KERNEL`."""
 
-    __slots__ = ("owner", "in_kernel", "group")
+    __slots__ = ("owner", "group")
 
     def __init__(self, count: int, group: int) -> None:
-        self.owner = bytearray(count)   # all PROGRAM until given to the kernel
-        self.in_kernel = 0
+        # All PROGRAM until given to the kernel. Hot loops may flip a byte
+        # themselves after checking it (BufferRing.add, BufferRing.take_id);
+        # the methods below are the checked path and build the errors.
+        self.owner = bytearray(count)
         self.group = group
+
+    @property
+    def in_kernel(self) -> int:
+        """How many ids the kernel holds (counted, so a hot loop has no counter to keep)."""
+        return self.owner.count(KERNEL)
 
     def check(self, bid: int) -> None:
         """Raise unless ``bid`` is an id of this group."""
@@ -42,14 +49,13 @@ class Ownership:
     def to_kernel(self, bid: int) -> None:
         """The program hands ``bid`` to the kernel (add/recycle/provide)."""
         owner = self.owner
-        if not 0 <= bid < len(owner):
+        if type(bid) is not int or not 0 <= bid < len(owner):
             self.check(bid)
         if owner[bid] != PROGRAM:
             raise BufferOwnershipError(
                 f"buffer {bid} of group {self.group} already belongs to the kernel:"
                 " it was recycled twice, or recycled before a CQE returned it")
         owner[bid] = KERNEL
-        self.in_kernel += 1
 
     def to_program(self, bid: int) -> None:
         """A CQE hands ``bid`` to the program."""
@@ -63,7 +69,6 @@ class Ownership:
                 f"a CQE hands over buffer {bid} of group {self.group}, but the program"
                 " already holds it: the group's memory was handed out twice")
         owner[bid] = PROGRAM
-        self.in_kernel -= 1
 
     def held_by_program(self) -> list[int]:
         """Ids the program holds now."""

@@ -33,7 +33,7 @@ from ..abi import (
 from ..barrier import store_release
 from ..memory import Buffer, address, anonymous_map
 from ..register import pbuf_status, register_pbuf_ring, unregister_pbuf_ring
-from ._ownership import KERNEL, BufferOwnershipError, Ownership
+from ._ownership import KERNEL, PROGRAM, BufferOwnershipError, Ownership
 
 __all__ = ["BufferRing"]
 
@@ -108,6 +108,7 @@ class BufferRing:
         self._tail = self._u16[_TAIL]
         self._staged = 0
         self._own = Ownership(count, bgid)
+        self._owner = self._own.owner
         self._pos = [0] * count              # ring position each id was last added at
         self._slots = array("H", [0] * entries)  # id added at each slot (bundles)
         self._offset = [0] * count           # bytes already used (incremental rings)
@@ -124,13 +125,22 @@ class BufferRing:
         liburing: ``io_uring_buf_ring_add``. Raises :class:`BufferOwnershipError`
         if the kernel already owns ``bid``.
         """
-        self._own.to_kernel(bid)
+        # The ownership check inline: this runs once per echo in the servers.
+        owner = self._owner
+        try:
+            free = owner[bid] == PROGRAM and bid >= 0
+        except (TypeError, IndexError):  # not an int, or past the group's ids
+            free = False
+        if not free:
+            self._own.to_kernel(bid)  # raises the precise error
+        owner[bid] = KERNEL
         pos = (self._tail + self._staged) & _U16
         slot = pos & self.mask
         _ENTRY.pack_into(self._mem, slot << 4, self._base + bid * self.size, self.size, bid)
         self._pos[bid] = pos
         self._slots[slot] = bid
-        self._offset[bid] = 0
+        if self.incremental:
+            self._offset[bid] = 0
         self._staged += 1
 
     def advance(self) -> None:
@@ -170,6 +180,25 @@ class BufferRing:
             return self._take_incremental(bid, n, flags, start)
         self._own.to_program(bid)
         return self.view[start:start + n]
+
+    def take_id(self, flags: int) -> int:
+        """:meth:`take` for hot loops: the program owns the CQE's buffer; return its id.
+
+        Takes the CQE's ``flags`` and builds no view, for a caller that knows
+        where its buffers are (the echo servers send straight from them).
+        Plain rings only: in an incremental ring a CQE may leave the buffer
+        with the kernel, which :meth:`take` handles.
+        """
+        bid = flags >> _SHIFT
+        owner = self._owner
+        if flags & _F_BUFFER and bid < self.count and owner[bid] == KERNEL \
+                and not self.incremental:
+            owner[bid] = PROGRAM
+            return bid
+        if self.incremental:
+            raise ValueError("take_id is for plain rings; incremental rings use take()")
+        self.take((0, 0, flags))  # raises the precise error
+        return bid
 
     def _take_incremental(self, bid, n, flags, start) -> memoryview:
         if bid >= self.count or self._own.owner[bid] != KERNEL:

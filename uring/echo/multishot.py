@@ -178,7 +178,7 @@ class Server(buf_ring.Server):
         wait = self.wait
         conns = self.conns
         addrs = self.addrs
-        take = self.group.take
+        take_id = self.group.take_id
         add = self.group.add
         received, sent, send_done = self.received, self.sent, self.send_done
         inline_done = self.inline_send_done
@@ -206,10 +206,9 @@ class Server(buf_ring.Server):
                                 and not conn.pending and not conn.dead):
                             # Bytes for an idle connection: send them straight
                             # back from the buffer they arrived in.
-                            take(cqe)
+                            bid = take_id(flags)
                             requests += 1
                             nbytes += res
-                            bid = flags >> _SHIFT
                             fd = conn.fd
                             conn.out_bid = bid
                             conn.out_addr = addr = addrs[bid]
@@ -281,8 +280,7 @@ class Server(buf_ring.Server):
 
     def received(self, conn: Conn, res: int, flags: int) -> None:
         """``res`` bytes arrived in the buffer the CQE names: echo them, or queue a copy."""
-        bid = flags >> _SHIFT
-        self.group.take((0, res, flags))
+        bid = self.group.take_id(flags)
         stats = self.stats
         stats.requests += 1
         stats.bytes += res
@@ -315,8 +313,7 @@ class Server(buf_ring.Server):
         conn.recv_armed = False
         conn.cancelling = False
         if flags & _F_BUFFER:  # a buffer with no data in it: hand it straight back
-            self.group.take((0, res, flags))
-            self.recycle(flags >> _SHIFT)
+            self.recycle(self.group.take_id(flags))
         if res == 0:
             conn.eof = True
         elif res == -errno.ENOBUFS:
