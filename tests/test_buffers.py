@@ -97,9 +97,33 @@ def test_buffer_ring_refuses_double_owners(ring, pipe):
             group.recycle(other)
         with pytest.raises(ValueError, match="not in buffer group"):
             group.recycle(4)
+        with pytest.raises(TypeError, match="bid must be an int"):
+            group.recycle("0")
+        with pytest.raises(ValueError, match="not in buffer group"):
+            group.recycle(-1)
         with pytest.raises(ValueError, match="no buffer"):
             group.take((1, 5, 0))
         assert group.in_kernel == 4 and group.held_by_program() == []
+
+
+def test_buffer_ring_take_id_is_take_without_the_view(ring, pipe):
+    with BufferRing(ring, 4, 4, 16) as group:
+        (cqe,) = read_chunks(ring, pipe, 4, [b"hot"], 16)
+        bid = group.take_id(cqe.flags)
+        assert bid == cqe.buffer_id and group.held_by_program() == [bid]
+        assert bytes(group.view[bid * 16:bid * 16 + cqe.res]) == b"hot"
+        with pytest.raises(BufferOwnershipError, match="already holds"):
+            group.take_id(cqe.flags)              # handed over once only
+        with pytest.raises(BufferOwnershipError, match="does not have"):
+            group.take_id(9 << 16 | F_BUFFER)     # an id outside the group
+        with pytest.raises(ValueError, match="no buffer"):
+            group.take_id(bid << 16)              # no IORING_CQE_F_BUFFER
+        group.recycle(bid)
+        assert group.in_kernel == 4
+    if PROBE.version >= (6, 12):
+        with BufferRing(ring, 5, 2, 16, flags=abi.IOU_PBUF_RING_INC) as inc:
+            with pytest.raises(ValueError, match="incremental"):
+                inc.take_id(F_BUFFER)
 
 
 def test_buffer_ring_kernel_allocated_mmap(ring, pipe):
@@ -121,7 +145,8 @@ def test_buffer_ring_incremental(ring, pipe):
             os.write(w, bytes([65 + i]) * 16)
             ops.read(ring, i, r, None, nbytes=16, buf_group=3)
             (cqe,) = complete(ring)
-            pieces.append((cqe.buffer_id, bool(cqe.flags & F_BUF_MORE), bytes(group.take(cqe))))
+            assert cqe.buf_more == bool(cqe.flags & F_BUF_MORE) == buf_more(cqe.flags)
+            pieces.append((cqe.buffer_id, cqe.buf_more, bytes(group.take(cqe))))
         # One buffer served all four reads; the last one used it up.
         assert {bid for bid, _, _ in pieces} == {pieces[0][0]}
         assert [m for _, m, _ in pieces] == [True, True, True, False]

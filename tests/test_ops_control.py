@@ -355,6 +355,22 @@ def test_timeout_argument_errors(ring):
     assert ring.sq_ready() == 0
 
 
+def test_out_of_range_values_are_refused_not_wrapped(ring):
+    # Fields the operations mask or that sit in a signed SQE word: without a
+    # check these reached the kernel as some other value.
+    with pytest.raises(ValueError, match="res must be"):
+        ops.msg_ring(ring, 1, ring.fd, 2**40, 7)
+    with pytest.raises(ValueError, match="res must be"):
+        ops.nop(ring, 1, result=2**31)
+    with pytest.raises(ValueError, match="count must be"):
+        ops.remove_buffers(ring, 1, -1, 9)
+    with pytest.raises(TypeError, match="bid must be an int"):
+        ops.provide_buffers(ring, 1, bytearray(32), 16, 2, 9, "0")
+    with pytest.raises(ValueError, match="size must be"):
+        ops.provide_buffers(ring, 1, bytearray(32), -16, 2, 9)
+    assert ring.sq_ready() == 0
+
+
 def test_timespec_objects_pass_through(ring):
     ts = abi.kernel_timespec(0, 1_000_000)
     ops.timeout(ring, 1, ts)

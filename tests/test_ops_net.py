@@ -4,6 +4,7 @@ import array
 import errno
 import gc
 import os
+import select
 import socket
 import weakref
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {P
 F_MORE = int(abi.IORING_CQE_F_MORE)
 F_NOTIF = int(abi.IORING_CQE_F_NOTIF)
 F_BUFFER = int(abi.IORING_CQE_F_BUFFER)
+F_SOCK_NONEMPTY = int(abi.IORING_CQE_F_SOCK_NONEMPTY)
 
 
 def needs(*names):
@@ -242,6 +244,22 @@ def test_send_with_destination(ring, udp_pair):
     assert complete(ring)[0].res == 8
     data, sender = rx.recvfrom(64)
     assert data == b"datagram" and sender == tx.getsockname()
+
+
+@needs("recv")
+def test_recv_reports_sock_nonempty(ring, tcp_pair):
+    client, server = tcp_pair
+    client.sendall(bytes(range(64)))
+    select.select([server], [], [], 2)  # all 64 bytes are queued on loopback
+    buf = bytearray(64)
+    ops.recv(ring, 1, server.fileno(), buf, nbytes=16)
+    (cqe,) = complete(ring)
+    # IORING_CQE_F_SOCK_NONEMPTY: 48 bytes are still queued after this receive.
+    assert cqe.res == 16 and cqe.flags & F_SOCK_NONEMPTY and cqe.sock_nonempty
+    ops.recv(ring, 2, server.fileno(), buf)
+    (cqe,) = complete(ring)
+    assert cqe.res == 48 and not cqe.flags & F_SOCK_NONEMPTY and not cqe.sock_nonempty
+    assert bytes(buf[:48]) == bytes(range(16, 64))
 
 
 @needs("recv")

@@ -124,9 +124,11 @@ def io_uring_enter(fd: int, to_submit: int, min_complete: int, flags: int,
     Returns the number of SQEs the kernel consumed. ``arg`` is a signal mask, or
     with ``IORING_ENTER_EXT_ARG`` an ``io_uring_getevents_arg`` (5.11); pass it as
     a ctypes object or an address. Errors when waiting are part of the protocol
-    and come back as ordinary exceptions: ``InterruptedError`` (EINTR, retry),
-    ``TimeoutError`` (ETIME: the EXT_ARG timeout passed), ``BlockingIOError``
-    (EAGAIN/EBUSY before 5.19: too many completions pending to submit more).
+    and come back as ordinary exceptions, with the class Python gives each
+    errno: ``InterruptedError`` (EINTR, retry), a plain ``OSError`` with errno
+    ``ETIME`` (the EXT_ARG timeout passed; Python keeps ``TimeoutError`` for
+    ETIMEDOUT), ``BlockingIOError`` (EAGAIN) and a plain ``OSError`` with errno
+    ``EBUSY`` (before 5.19: too many completions pending to submit more).
     """
     return _check("io_uring_enter", _syscall6(SYS_io_uring_enter, fd, to_submit, min_complete,
                                               flags, address_of(arg), argsz))

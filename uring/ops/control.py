@@ -292,6 +292,8 @@ def msg_ring(ring, user_data: int, target_fd: int, res: int, target_user_data: i
     """
     if _MSG_RING in gate.missing:
         raise unsupported(_MSG_RING)
+    # Checked before the mask below, which would silently wrap it to 32 bits.
+    check_int(res, "res")
     passed = 0
     if cqe_flags is not None:
         flags |= int(IORING_MSG_RING_FLAGS_PASS)
@@ -346,8 +348,9 @@ def provide_buffers(ring, user_data: int, buf, size: int, count: int, bgid: int,
     """
     if _PROVIDE in gate.missing:
         raise unsupported(_PROVIDE)
-    check_int(size, "nbytes")
+    check_int(size, "size")
     check_int(count, "count")
+    check_int(bid, "bid")
     if type(buf) is int:
         addr = buf
     else:
@@ -374,6 +377,8 @@ def remove_buffers(ring, user_data: int, count: int, bgid: int, *, sqe_flags: in
     """
     if _REMOVE in gate.missing:
         raise unsupported(_REMOVE)
+    # The count travels in the signed fd field, which would take a negative one.
+    check_int(count, "count")
     try:
         return ring.prep(_REMOVE, sqe_flags, 0, count, 0, 0, 0, 0, user_data, bgid)
     except PACK_ERRORS as e:

@@ -100,6 +100,10 @@ def nop(ring, user_data: int, *, result: int | None = None, sqe_flags: int = 0) 
     """
     if _NOP in gate.missing:
         raise unsupported(_NOP)
+    if result is not None:
+        # Checked before the mask below, which would otherwise wrap an
+        # out-of-range value into some other errno without a word.
+        check_int(result, "res")
     try:
         if result is None:
             return ring.prep(_NOP, sqe_flags, 0, -1, 0, 0, 0, 0, user_data)
