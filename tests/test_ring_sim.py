@@ -166,3 +166,19 @@ def test_bad_entries_rejected_before_the_kernel():
     for bad in (0, -1, 32769, 2.0, "8"):
         with pytest.raises(ValueError, match="entries"):
             Ring(bad, kernel=SimKernel())
+
+
+class _NoSetup(SimKernel):
+    """A kernel that fails the test if a bad argument ever reached it."""
+
+    def setup(self, entries, params):
+        raise AssertionError("io_uring_setup was called")
+
+
+def test_bad_params_rejected_before_the_kernel():
+    """u32 fields of io_uring_params: out of range would wrap to another ring, silently."""
+    for name, bad, error in (("flags", 1 << 40, ValueError), ("flags", "x", TypeError),
+                             ("cq_entries", -1, ValueError), ("sq_thread_idle", -1, ValueError),
+                             ("sq_thread_cpu", 2**32, ValueError), ("wq_fd", 1.5, TypeError)):
+        with pytest.raises(error, match=name):
+            Ring(4, kernel=_NoSetup(), **{name: bad})

@@ -151,6 +151,14 @@ class Cqe32(_CqeMethods, namedtuple("Cqe32", "user_data res flags big0 big1")):
     __slots__ = ()
 
 
+def _check_u32(value, name: str) -> None:
+    """Raise ``TypeError``/``ValueError`` naming ``name`` unless ``value`` fits a u32."""
+    if not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= _U32:
+        raise ValueError(f"{name} must be in 0..2**32-1, not {value!r}")
+
+
 class LinuxKernel:
     """The real kernel: system calls and ``mmap`` of the ring fd.
 
@@ -196,6 +204,13 @@ class Ring:
                  wq_fd: int | None = None, kernel=None) -> None:
         if not isinstance(entries, int) or not 1 <= entries <= 32768:
             raise ValueError(f"entries must be an int in 1..32768, not {entries!r}")
+        # io_uring_params holds these as u32: ctypes would silently keep the
+        # low 32 bits of a larger or negative value and set up another ring.
+        for name, value in (("flags", flags), ("cq_entries", cq_entries),
+                            ("sq_thread_cpu", sq_thread_cpu),
+                            ("sq_thread_idle", sq_thread_idle), ("wq_fd", wq_fd)):
+            if value is not None:
+                _check_u32(value, name)
         self._closed = True  # until fully set up, so close()/__del__ are safe
         self._maps: list = []
         self.kernel = kernel if kernel is not None else LinuxKernel()
@@ -448,7 +463,7 @@ class Ring:
         return pending if self._sqpoll else submitted
 
     def _cq_needs_flush(self) -> bool:
-        # IORING_SQ_CQ_OVERFLOW (5.5): CQEs wait in the kernel's overflow list
+        # IORING_SQ_CQ_OVERFLOW (about 5.9): CQEs wait in the kernel's overflow list
         # and only an enter with GETEVENTS moves them into the CQ ring.
         # IORING_SQ_TASKRUN (5.19, with TASKRUN_FLAG): completions are queued
         # as task work that only runs when we enter.
