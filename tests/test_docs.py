@@ -2,7 +2,8 @@
 
 * ``sphinx-build -W -n --keep-going -b html``: every warning is an error,
   and ``-n`` makes every cross-reference (to a module, class, function, page)
-  resolve inside the site. The API reference documents every public module.
+  resolve inside the site. The API reference documents every public module and
+  every name in their ``__all__``.
 * The built HTML is checked for links to pages or anchors that do not exist.
 * The pictures of ``docs/img`` match what ``docs/img/draw.py`` draws.
 * Every tutorial has samples and ends with "What to try next", and no Python
@@ -16,7 +17,9 @@ from __future__ import annotations
 import doctest
 import glob
 import html.parser
+import importlib
 import importlib.util
+import inspect
 import os
 import re
 import subprocess
@@ -82,6 +85,51 @@ def test_api_reference_documents_every_public_module(built_site):
             pages += f.read()
     missing = [m for m in uring_docs.public_modules() if f'id="module-{m}"' not in pages]
     assert not missing, f"public modules without an entry in the API reference: {missing}"
+
+
+@needs_sphinx
+def test_api_reference_documents_every_public_name(built_site):
+    """Every name in a public module's ``__all__`` has an entry of its own.
+
+    A name counts as documented where any documented module has an entry for
+    the same object under that name (``uring.Ring`` documents
+    ``uring.ring.Ring``); an enum member is documented in its class's table,
+    so its class needs an entry; a submodule needs its module entry.
+    """
+    import enum
+
+    sys.path.insert(0, os.path.join(DOCS, "_ext"))
+    try:
+        import uring_docs
+    finally:
+        sys.path.pop(0)
+    ids: set[str] = set()
+    for path in glob.glob(os.path.join(built_site, "api", "*.html")):
+        parser = _Links()
+        with open(path, encoding="utf-8") as f:
+            parser.feed(f.read())
+        ids |= parser.ids
+    documented = {i[len("module-"):] for i in ids if i.startswith("module-")}
+    modules = {name: importlib.import_module(name) for name in documented}
+
+    def has_entry(name: str, obj) -> bool:
+        return any(f"{m}.{name}" in ids and getattr(mod, name, None) is obj
+                   for m, mod in modules.items())
+
+    missing = []
+    for module in uring_docs.public_modules():
+        mod = importlib.import_module(module)
+        for name in getattr(mod, "__all__", ()):
+            obj = getattr(mod, name)
+            if inspect.ismodule(obj):
+                ok = obj.__name__ in documented
+            elif isinstance(obj, enum.Enum):
+                ok = has_entry(type(obj).__qualname__, type(obj))
+            else:
+                ok = has_entry(name, obj)
+            if not ok:
+                missing.append(f"{module}.{name}")
+    assert not missing, f"public names without an entry in the API reference: {missing}"
 
 
 class _Links(html.parser.HTMLParser):

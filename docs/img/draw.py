@@ -124,6 +124,37 @@ def sq_picture() -> str:
     return svg.render()
 
 
+def sqe_array_picture() -> str:
+    """The SQ ring's index array and the separate SQE array it points into."""
+    entries = 8
+    head, tail, local = 2**32 - 1, 2, 3   # 3 published (7, 0, 1), slot 2 being filled
+    published = (tail - head) & U32
+    filling = (local - tail) & U32
+    svg = Svg(620, 330)
+    svg.text(310, 22, "SQ ring index array -> SQE array", size=14, weight="bold")
+    x, top, bottom = 54, 80, 200
+
+    def colour(slot):
+        if within(slot, head, published, entries):
+            return KERNEL
+        return FILLING if within(slot, tail, filling, entries) else FREE
+
+    svg.text(x - 6, top + 25, "array", size=11, anchor="end")
+    slots(svg, x, top, entries, colour, lambda slot: f"-> {slot}")
+    pointer(svg, x, top, head, entries, "sq.head", above=True)
+    svg.text(x - 6, bottom + 25, "sqes", size=11, anchor="end")
+    slots(svg, x, bottom, entries, colour, lambda slot: "64 B")
+    for slot in range(entries):
+        cx = x + slot * 64 + 32
+        svg.arrow(cx, top + 42, cx, bottom - 2)
+    pointer(svg, x, bottom, tail, entries, "sq.tail", above=False)
+    svg.text(310, 300, "array[counter & mask] = SQE index; uring stores the identity once "
+             "at setup", size=11)
+    legend(svg, 40, 322, [(KERNEL, "kernel reads"), (FILLING, "program writes"),
+                          (FREE, "free")])
+    return svg.render()
+
+
 def cq_picture() -> str:
     """CQ: 5 completions posted and not yet reaped; the rest free for the kernel."""
     entries = 16
@@ -208,6 +239,7 @@ def layers_picture() -> str:
 PICTURES = {
     "layers.svg": layers_picture,
     "sq-ring.svg": sq_picture,
+    "sqe-array.svg": sqe_array_picture,
     "cq-ring.svg": cq_picture,
     "buf-ring.svg": buf_ring_picture,
 }
