@@ -126,6 +126,21 @@ def test_buffer_ring_take_id_is_take_without_the_view(ring, pipe):
                 inc.take_id(F_BUFFER)
 
 
+def test_buffer_ring_add_many_stages_a_batch(ring, pipe):
+    with BufferRing(ring, 6, 8, 16) as group:
+        cqes = read_chunks(ring, pipe, 6, [b"a", b"b", b"c"], 16)
+        bids = [group.take_id(c.flags) for c in cqes]
+        with pytest.raises(BufferOwnershipError, match="belongs to the kernel"):
+            group.add_many([bids[0], bids[1], bids[1]])   # the third is a second return
+        assert group.held_by_program() == [bids[2]]       # the first two stayed staged
+        group.add_many([bids[2]])
+        group.advance()
+        assert group.tail == 8 + 3 and group.in_kernel == 8
+        # The ring entries point at the right buffers: read through them again.
+        again = read_chunks(ring, pipe, 6, [b"x", b"y", b"z"], 16)
+        assert [bytes(group.take(c)) for c in again] == [b"x", b"y", b"z"]
+
+
 def test_buffer_ring_kernel_allocated_mmap(ring, pipe):
     with BufferRing(ring, 9, 8, 64, flags=abi.IOU_PBUF_RING_MMAP) as group:
         cqes = read_chunks(ring, pipe, 9, [b"kernel", b"memory"], 64)

@@ -49,13 +49,19 @@ class Ownership:
     def to_kernel(self, bid: int) -> None:
         """The program hands ``bid`` to the kernel (add/recycle/provide)."""
         owner = self.owner
-        if type(bid) is not int or not 0 <= bid < len(owner):
-            self.check(bid)
-        if owner[bid] != PROGRAM:
-            raise BufferOwnershipError(
-                f"buffer {bid} of group {self.group} already belongs to the kernel:"
-                " it was recycled twice, or recycled before a CQE returned it")
+        if type(bid) is not int or not 0 <= bid < len(owner) or owner[bid] != PROGRAM:
+            raise self.refusal(bid)
         owner[bid] = KERNEL
+
+    def refusal(self, bid) -> Exception:
+        """The error for handing ``bid`` to the kernel when the program does not hold it."""
+        try:
+            self.check(bid)
+        except (TypeError, ValueError) as e:
+            return e
+        return BufferOwnershipError(
+            f"buffer {bid} of group {self.group} already belongs to the kernel:"
+            " it was recycled twice, or recycled before a CQE returned it")
 
     def to_program(self, bid: int) -> None:
         """A CQE hands ``bid`` to the program."""

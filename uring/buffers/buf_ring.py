@@ -37,8 +37,7 @@ from ._ownership import KERNEL, PROGRAM, BufferOwnershipError, Ownership
 
 __all__ = ["BufferRing"]
 
-# struct io_uring_buf without its last field: addr u64, len u32, bid u16. The
-# u16 resv at offset 14 is never written -- in entry 0 it is the ring's tail.
+# struct io_uring_buf without its last field: addr u64, len u32, bid u16.
 _ENTRY = struct.Struct("<QIH")
 _TAIL = 7  # u16 index of io_uring_buf_ring.tail (byte offset 14)
 _U16 = 0xFFFF
@@ -112,6 +111,9 @@ class BufferRing:
         self._pos = [0] * count              # ring position each id was last added at
         self._slots = array("H", [0] * entries)  # id added at each slot (bundles)
         self._offset = [0] * count           # bytes already used (incremental rings)
+        # Each id's struct io_uring_buf but its last field: the u16 resv at
+        # offset 14 is never written -- in entry 0 it is the ring's tail.
+        self._entries = [_ENTRY.pack(self._base + bid * size, size, bid) for bid in range(count)]
         self.closed = False
         for bid in range(count):
             self.add(bid)
@@ -125,23 +127,41 @@ class BufferRing:
         liburing: ``io_uring_buf_ring_add``. Raises :class:`BufferOwnershipError`
         if the kernel already owns ``bid``.
         """
-        # The ownership check inline: this runs once per echo in the servers.
+        self.add_many((bid,))
+
+    def add_many(self, bids) -> None:
+        """:meth:`add` each id of ``bids`` in turn: the form for a batch of returns.
+
+        The loop keeps the ring's fields in locals and writes each entry from
+        bytes computed at setup (a buffer's address, length and id never
+        change), which is what a server returning a buffer per echo wants.
+        An id the program does not hold raises; those before it stay staged.
+        """
         owner = self._owner
-        try:
-            free = owner[bid] == PROGRAM and bid >= 0
-        except (TypeError, IndexError):  # not an int, or past the group's ids
-            free = False
-        if not free:
-            self._own.to_kernel(bid)  # raises the precise error
-        owner[bid] = KERNEL
-        pos = (self._tail + self._staged) & _U16
-        slot = pos & self.mask
-        _ENTRY.pack_into(self._mem, slot << 4, self._base + bid * self.size, self.size, bid)
-        self._pos[bid] = pos
-        self._slots[slot] = bid
+        entry = self._entries
+        mem = self._mem
+        pos_of = self._pos
+        slots = self._slots
+        mask = self.mask
+        start = pos = self._tail + self._staged
+        for bid in bids:
+            try:
+                free = owner[bid] == PROGRAM and bid >= 0
+            except (TypeError, IndexError):  # not an int, or past the group's ids
+                free = False
+            if not free:
+                self._staged += pos - start
+                raise self._own.refusal(bid)
+            owner[bid] = KERNEL
+            slot = pos & mask
+            mem[slot << 4:(slot << 4) + 14] = entry[bid]
+            pos_of[bid] = pos & _U16
+            slots[slot] = bid
+            pos += 1
+        self._staged += pos - start
         if self.incremental:
-            self._offset[bid] = 0
-        self._staged += 1
+            for bid in bids:
+                self._offset[bid] = 0
 
     def advance(self) -> None:
         """Publish every staged buffer with one release store of the tail.

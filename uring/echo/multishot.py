@@ -179,7 +179,9 @@ class Server(buf_ring.Server):
         conns = self.conns
         addrs = self.addrs
         take_id = self.group.take_id
-        add = self.group.add
+        add_many = self.group.add_many
+        recycled = []  # ids whose echo went out: staged in one call per batch
+        back = recycled.append
         received, sent, send_done = self.received, self.sent, self.send_done
         inline_done = self.inline_send_done
         stopper = self.stopper
@@ -187,12 +189,13 @@ class Server(buf_ring.Server):
         cq_entries = ring.cq_entries
         fast_limit = self.fast_limit
         file_flags = self.file_flags
-        requests = nbytes = returned = 0
+        requests = nbytes = 0
         try:
             while not stopper.stopping:
-                if returned:
-                    self.returned += returned
-                    returned = 0
+                if recycled:
+                    add_many(recycled)
+                    self.returned += len(recycled)
+                    recycled.clear()
                 self.flush()
                 cqes = wait()
                 if len(cqes) >= cq_entries:
@@ -232,8 +235,7 @@ class Server(buf_ring.Server):
                             # All sent, nothing queued: the buffer goes back to
                             # the ring, the connection waits for more.
                             if inline_done and conn.out_bid >= 0:
-                                add(conn.out_bid)
-                                returned += 1
+                                back(conn.out_bid)
                                 conn.out_bid = -1
                                 conn.out_left = 0
                             else:

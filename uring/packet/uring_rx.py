@@ -67,7 +67,7 @@ def batches(cfg: RxConfig, res: RxResult, tracker: SeqTracker, ring: Ring, bufs:
     Sets ``res.stopped_by`` before returning.
     """
     arm()
-    take, add = bufs.take, bufs.add
+    take = bufs.take
     while True:
         if not ring.cq_ready():
             ring.submit_and_wait(1, timeout=POLL_SLICE)
@@ -90,8 +90,7 @@ def batches(cfg: RxConfig, res: RxResult, tracker: SeqTracker, ring: Ring, bufs:
                 rearm = True
         yield now, views
         del views
-        for bid in bids:
-            add(bid)
+        bufs.add_many(bids)
         bufs.advance()
         if rearm:
             arm()
