@@ -17,6 +17,7 @@ import re
 
 import pytest
 
+from uring import probe
 from uring.bench import packets, tcp_rx
 
 DOCS_EXT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -93,3 +94,18 @@ def test_tcp_rx_summary_has_its_table_and_chart(tmp_path, capsys):
     rst = page_rst(out)
     assert rst.count(".. list-table::") == 1
     assert figures(rst, out) == ["tcp-rx.svg"]
+
+
+@pytest.mark.skipif(not probe.get().usable, reason=f"io_uring unusable: {probe.get().reason}")
+def test_nop_summary_has_a_row_per_batch(tmp_path, capsys):
+    from uring.bench import nop
+
+    out = tmp_path / "nop"
+    assert nop.main(["--batches", "1,8", "--total", "400", "--repeat", "1",
+                     "--out", str(out)]) == 0
+    capsys.readouterr()
+    rows = [line for line in (out / "summary.md").read_text().splitlines()
+            if re.match(r"\| \d+ \|", line)]
+    assert [int(r.split("|")[1]) for r in rows] == [1, 8]
+    rst = page_rst(out)
+    assert "list-table" in rst and figures(rst, out) == []

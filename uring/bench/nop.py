@@ -19,6 +19,7 @@ import statistics
 import struct
 import sys
 import time
+from pathlib import Path
 
 from .. import abi, ops
 from ..ring import Ring
@@ -78,6 +79,17 @@ def _rate(total: int, times: list[float]) -> str:
             f"({total / max(times):,.0f}-{total / min(times):,.0f})")
 
 
+def _write(out: Path, header: str, rows: list[tuple]) -> None:
+    """``summary.md`` in ``out``: the printed table as Markdown, for the docs' benchmarks page."""
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["# NOP round trips per second", "", header, "",
+             "| batch | uring | uring+Cqe | bare | ratio | +Cqe |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {' | '.join(str(c) for c in row)} |" for row in rows]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print(f"\nresults: {out}/summary.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print NOPs/s for the library (both reaping forms) and the bare loop per batch size."""
     parser = argparse.ArgumentParser(prog="python -m uring.bench nop",
@@ -86,18 +98,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--total", type=int, default=200_000, help="NOPs per measurement")
     parser.add_argument("--repeat", type=int, default=5,
                         help="measurements per point (median shown)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the table to OUT/summary.md (e.g. docs/benchmarks/nop)")
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     if any(not 1 <= b <= 32768 for b in batches) or args.total < 1 or args.repeat < 1:
         parser.error("batches must be in 1..32768, --total and --repeat at least 1")
-    print(f"NOP round trips per second: {args.total} NOPs per run, median (min-max) of "
-          f"{args.repeat} runs, the three loops interleaved.")
-    print("uring = ops.nop + submit_and_wait + copy_cqes_raw (tuples); "
-          "uring+Cqe = the same with copy_cqes (Cqe objects);")
-    print("bare = struct.pack_into/unpack_from straight on the mapped rings. "
-          "ratio = time per NOP / bare's.\n")
+    header = (f"{args.total} NOPs per run, median (min-max) of {args.repeat} runs, the three "
+              "loops interleaved. uring = ops.nop + submit_and_wait + copy_cqes_raw (tuples); "
+              "uring+Cqe = the same with copy_cqes (Cqe objects); bare = "
+              "struct.pack_into/unpack_from straight on the mapped rings. "
+              "ratio = time per NOP / bare's.")
+    print(f"NOP round trips per second: {header}\n")
     print(f"{'batch':>5}  {'uring':>28}  {'uring+Cqe':>28}  {'bare':>28}  "
           f"{'ratio':>5}  {'+Cqe':>5}")
+    rows = []
     # Separate rings of the same size, so no loop sees another's indices.
     size = max(batches)
     with Ring(size) as ring, Ring(size) as ring_cqe, Ring(size) as bare_ring:
@@ -110,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
                 bare.append(run_bare(bare_ring, batch, total))
             raw, named, bare = raw[1:], named[1:], bare[1:]
             b = statistics.median(bare)
-            print(f"{batch:>5}  {_rate(total, raw):>28}  {_rate(total, named):>28}  "
-                  f"{_rate(total, bare):>28}  {statistics.median(raw) / b:>5.2f}  "
-                  f"{statistics.median(named) / b:>5.2f}")
+            row = (batch, _rate(total, raw), _rate(total, named), _rate(total, bare),
+                   f"{statistics.median(raw) / b:.2f}", f"{statistics.median(named) / b:.2f}")
+            rows.append(row)
+            print(f"{row[0]:>5}  {row[1]:>28}  {row[2]:>28}  {row[3]:>28}  {row[4]:>5}  "
+                  f"{row[5]:>5}")
+    if args.out is not None:
+        _write(args.out, header, rows)
     return 0
 
 
