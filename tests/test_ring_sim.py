@@ -182,3 +182,85 @@ def test_bad_params_rejected_before_the_kernel():
                              ("sq_thread_cpu", 2**32, ValueError), ("wq_fd", 1.5, TypeError)):
         with pytest.raises(error, match=name):
             Ring(4, kernel=_NoSetup(), **{name: bad})
+
+
+
+# -- provided-buffer rings --------------------------------------------------------
+
+def _select(ring, n, bgid=5, nbytes=0):
+    """``n`` READs that pick a buffer from group ``bgid``; their CQEs."""
+    from uring import ops
+    for ud in range(n):
+        ops.read(ring, ud, 0, None, nbytes=nbytes, buf_group=bgid)
+    ring.submit_and_wait(n)
+    return ring.copy_cqes()
+
+
+def test_buffer_ring_empty_gives_enobufs_without_a_buffer():
+    import errno
+    from uring.buffers import BufferRing
+    with Ring(4, kernel=SimKernel()) as ring:
+        group = BufferRing(ring, 5, 2, 8, count=1)
+        first, second = _select(ring, 2)
+        assert (first.res, first.buffer_id, bytes(group.take(first))) == (8, 0, b"<0><0><0")
+        assert (second.res, second.flags) == (-errno.ENOBUFS, 0)
+        [none] = _select(ring, 1, bgid=6)   # no such group: no buffer either
+        assert (none.res, none.flags) == (-errno.ENOBUFS, 0)
+        group.recycle(0)
+        [short] = _select(ring, 1, nbytes=3)  # the SQE's len caps the bytes taken
+        assert (short.res, short.buffer_id, bytes(group.take(short))) == (3, 0, b"<0>")
+        group.close()
+
+
+def test_buffer_ring_head_wraps_at_2_16():
+    from uring.buffers import BufferRing
+    sim = SimKernel(pbuf_start=0xFFFE)
+    with Ring(4, kernel=sim) as ring:
+        group = BufferRing(ring, 5, 2, 4)
+        assert group.tail == 0 and group.kernel_head() == 0xFFFE
+        seen = []
+        for _ in range(3):
+            [cqe] = _select(ring, 1)
+            seen.append(cqe.buffer_id)
+            group.take(cqe)
+            group.recycle(cqe.buffer_id)
+        # Ring positions 0xfffe, 0xffff, 0 are slots 0, 1, 0: the ids come back in order.
+        assert seen == [0, 1, 0]
+        assert group.kernel_head() == 1 and group.tail == 3
+        assert sim.pbuf_window(5) == [1, 0]
+        group.close()
+
+
+def test_buffer_ring_registration_checks_like_the_kernel():
+    import errno
+    from uring import register
+    from uring.buffers import BufferRing
+    with Ring(4, kernel=SimKernel()) as ring:
+        for flags in (abi.IOU_PBUF_RING_MMAP, abi.IOU_PBUF_RING_INC):
+            with pytest.raises(OSError, match="flags 0") as e:
+                BufferRing(ring, 1, 4, 8, flags=flags)
+            assert e.value.errno == errno.EINVAL
+        group = BufferRing(ring, 1, 4, 8)
+        with pytest.raises(OSError) as e:
+            BufferRing(ring, 1, 4, 8)
+        assert e.value.errno == errno.EEXIST
+        group.close()
+        for call in (lambda: register.unregister_pbuf_ring(ring, 1),
+                     lambda: register.pbuf_status(ring, 1)):
+            with pytest.raises(OSError) as e:
+                call()
+            assert e.value.errno == errno.ENOENT
+
+
+def test_bundle_receive_needs_bundles_true():
+    """Without ``bundles=True`` the sim is a kernel before 6.10: the flag is EINVAL."""
+    import errno
+    from uring.buffers import BufferRing
+    with Ring(4, kernel=SimKernel()) as ring:
+        group = BufferRing(ring, 1, 4, 8)
+        ring.prep(abi.IORING_OP_RECV, abi.IOSQE_BUFFER_SELECT, abi.IORING_RECVSEND_BUNDLE,
+                  0, 0, 0, 0, 0, 7, 1)
+        ring.submit_and_wait(1)
+        assert [(c.user_data, c.res, c.flags) for c in ring.copy_cqes()] == [(7, -errno.EINVAL, 0)]
+        assert group.kernel_head() == 0
+        group.close()

@@ -21,9 +21,44 @@ indices that start just below 2**32 (``start``), completions held back and
 released in any order (``defer``), and a CQ that overflows (post more than
 ``cq_entries``; with ``nodrop`` the extra CQEs wait in an overflow list as with
 ``IORING_FEAT_NODROP``, without it they are counted in ``cq.overflow`` and lost).
-It executes ``IORING_OP_NOP`` (and ``IORING_NOP_INJECT_RESULT``); any other
-opcode completes with ``-EINVAL``, so a test sees the same error a kernel
-without that opcode would give.
+It executes ``IORING_OP_NOP`` (and ``IORING_NOP_INJECT_RESULT``) and, from
+**provided-buffer rings**, ``IORING_OP_READ`` and ``IORING_OP_RECV`` with
+``IOSQE_BUFFER_SELECT``; any other request completes with ``-EINVAL``, so a
+test sees the same error a kernel without that opcode would give.
+
+Buffer rings work as in Linux 6.18: ``register(IORING_REGISTER_PBUF_RING)``
+takes ring memory the program allocated (``IOU_PBUF_RING_MMAP`` and
+``IOU_PBUF_RING_INC`` are refused with ``EINVAL``), the simulated kernel
+keeps each group's u16 head to itself, and a request that selects a buffer
+loads the program's tail (an acquire) and reads the entry at its head. The
+16-bit counters start at ``pbuf_start``, so a test reaches the 2**16 wrap
+at once; ``IORING_REGISTER_PBUF_STATUS`` reads the head back.
+
+The data comes from a **source**, since there is no file or socket behind the
+fd (which is not looked at): a function ``source(fd, user_data, most)``
+returning the bytes the request receives, of which the sim keeps at most
+``most``. The default is an endless one, :func:`payload`: every request gets
+all it may take, which is its SQE ``len`` or the buffer's length, whichever is
+smaller (``len`` 0 meaning the buffer's length), as the kernel decides. With
+``bundles=True`` the sim also reports ``IORING_FEAT_RECVSEND_BUNDLE`` and a
+RECV with ``IORING_RECVSEND_BUNDLE`` fills consecutive buffers in one CQE::
+
+    >>> from uring.buffers import BufferRing
+    >>> with Ring(4, kernel=SimKernel(pbuf_start=2**16 - 1, bundles=True)) as ring:
+    ...     group = BufferRing(ring, 7, 4, 8)
+    ...     _ = ops.read(ring, 1, 0, None, nbytes=5, buf_group=7)
+    ...     _ = ops.recv(ring, 2, 0, None, nbytes=20, buf_group=7, bundle=True)
+    ...     _ = ring.submit_and_wait(2)
+    ...     one, two = ring.copy_cqes()
+    ...     bytes(group.take(one)), [(bid, bytes(v)) for bid, v in group.take_bundle(two)]
+    ...     group.kernel_head()
+    ...     group.close()
+    (b'<1><1', [(1, b'<2><2><2'), (2, b'><2><2><')])
+    2
+
+The 20 bytes asked for map buffers 1 and 2 whole and would need only 4 bytes
+of buffer 3; since 6.16 (and in the stable kernels it went back to) Linux
+leaves such a truncated end piece out of a bundle, and so does the sim.
 """
 
 from __future__ import annotations
@@ -33,22 +68,44 @@ import errno
 import itertools
 import mmap
 import struct
+from typing import Callable
 
 from . import abi
 from .abi import (
+    IORING_CQE_BUFFER_SHIFT,
+    IORING_CQE_F_BUFFER,
     IORING_ENTER_EXT_ARG,
     IORING_ENTER_GETEVENTS,
+    IORING_RECVSEND_BUNDLE,
+    IORING_RECVSEND_POLL_FIRST,
     IORING_SETUP_CQSIZE,
     IORING_SETUP_NO_SQARRAY,
     IORING_SQ_CQ_OVERFLOW,
+    IOSQE_BUFFER_SELECT,
     IOSQE_CQE_SKIP_SUCCESS,
+    IOU_PBUF_RING_INC,
+    IOU_PBUF_RING_MMAP,
 )
+from .barrier import load_acquire
 
-__all__ = ["SimKernel", "SIM_FEATURES"]
+__all__ = ["SimKernel", "SIM_FEATURES", "payload"]
 
+_U16 = 0xFFFF
 _U32 = 0xFFFFFFFF
-_SQE_HEAD = struct.Struct("<BBHiQQIIQ")      # the first 40 bytes of an SQE
+_SQE_HEAD = struct.Struct("<BBHiQQIIQH")     # the first 42 bytes of an SQE, to buf_index
 _CQE = struct.Struct("<QiI")
+_BUF = struct.Struct("<QIH")                 # struct io_uring_buf: addr, len, bid
+_BUF_TAIL = 7                                # u16 index of io_uring_buf_ring.tail
+_F_BUFFER = int(IORING_CQE_F_BUFFER)
+_BUFFER_SHIFT = int(IORING_CQE_BUFFER_SHIFT)
+_BUFFER_SELECT = int(IOSQE_BUFFER_SELECT)
+_BUNDLE = int(IORING_RECVSEND_BUNDLE)
+_POLL_FIRST = int(IORING_RECVSEND_POLL_FIRST)
+_PBUF_FLAGS = int(IOU_PBUF_RING_MMAP | IOU_PBUF_RING_INC)
+# The kernel's bounds on one bundle (io_uring/kbuf.c): at most UIO_MAXIOV
+# buffers looked at, and PEEK_MAX_IMPORT mapped for one receive.
+_UIO_MAXIOV, _PEEK_MAX_IMPORT = 1024, 256
+_INT_MAX = 2**31 - 1
 
 # Offsets of struct io_rings (the kernel's layout, as reported by BTF on 6.18).
 _SQ_HEAD, _SQ_TAIL, _CQ_HEAD, _CQ_TAIL = 0, 4, 8, 12
@@ -68,21 +125,99 @@ def _roundup_pow2(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
+def payload(user_data: int, length: int) -> bytes:
+    """The simulator's data for request ``user_data``: ``<user_data>`` repeated, cut to ``length``.
+
+    The default source of :class:`SimKernel`, so a test can tell from the bytes
+    which request filled a buffer, and where in its data each piece belongs::
+
+        >>> payload(7, 10)
+        b'<7><7><7><'
+    """
+    unit = b"<%d>" % user_data
+    return (unit * (length // len(unit) + 1))[:length]
+
+
+def _endless(fd: int, user_data: int, most: int) -> bytes:
+    return payload(user_data, most)
+
+
+def _struct_at(cls, arg):
+    """The ``io_uring_register`` argument ``arg`` (a ctypes object or an address) as ``cls``."""
+    if arg is None:
+        raise OSError(errno.EFAULT, "io_uring_register: arg is NULL")
+    return cls.from_address(arg if isinstance(arg, int) else ctypes.addressof(arg))
+
+
+class _BufferList:
+    """One ring-mapped buffer group, the kernel's ``struct io_buffer_list``.
+
+    The ring memory is the program's: the sim reads the entries and the tail
+    the program writes there, and keeps the head to itself, as Linux does.
+    """
+
+    def __init__(self, addr: int, entries: int, head: int) -> None:
+        self.mask = entries - 1
+        self.entries = entries
+        self.head = head
+        # A view of the program's allocation; it stays alive while registered
+        # (uring.register pins it), as the kernel's page references keep it.
+        self.mem = (ctypes.c_char * (entries * 16)).from_address(addr)
+        self.u16 = memoryview(self.mem).cast("B").cast("H")
+
+    def available(self) -> int:
+        """Published entries not yet taken: ``tail - head`` (u16)."""
+        # Acquire (the kernel's smp_load_acquire of br->tail): the entries the
+        # program wrote before its release store of the tail are visible now.
+        n = (load_acquire(self.u16, _BUF_TAIL) - self.head) & _U16
+        if n > self.entries:
+            raise AssertionError(f"program published {n} buffers in a ring of {self.entries}")
+        return n
+
+    def entry(self, i: int) -> tuple[int, int, int]:
+        """``(addr, len, bid)`` of the entry ``i`` places after the head."""
+        return _BUF.unpack_from(self.mem, ((self.head + i) & self.mask) * 16)
+
+    def set_len(self, i: int, length: int) -> None:
+        """Store entry ``i``'s ``len``, as the kernel does when it truncates one."""
+        struct.pack_into("<I", self.mem, ((self.head + i) & self.mask) * 16 + 8, length)
+
+    def release(self) -> None:
+        """Let go of the program's memory (unregistration, ring teardown)."""
+        self.u16.release()
+
+
 class SimKernel:
     """The kernel side of one simulated ring (create one per :class:`uring.Ring`).
 
     ``start`` is the initial value of all four indices; ``cq_start`` overrides
     it for the CQ. With ``defer=True`` every request stays in :attr:`pending`
-    until :meth:`complete` posts it (or a wait needs it).
+    until :meth:`complete` posts it (or a wait needs it); a request that
+    selects a buffer has taken and filled it already, as a kernel has once the
+    data arrived, and only its CQE waits.
+
+    Buffer rings: ``pbuf_start`` is where every group's u16 head and tail
+    start (the sim stores it as the tail in the program's ring memory at
+    registration, as if that many buffers had passed already; a real kernel
+    starts at 0). ``source(fd, user_data, most)`` gives each READ or RECV its
+    bytes (default :func:`payload`, never short). ``bundles=True`` reports
+    ``IORING_FEAT_RECVSEND_BUNDLE`` and runs bundle receives, which fail
+    with ``-EINVAL`` without it, as on a kernel before 6.10.
     """
 
     def __init__(self, *, start: int = 0, cq_start: int | None = None, defer: bool = False,
-                 nodrop: bool = True, single_mmap: bool = True) -> None:
+                 nodrop: bool = True, single_mmap: bool = True, pbuf_start: int = 0,
+                 source: Callable[[int, int, int], bytes] | None = None,
+                 bundles: bool = False) -> None:
         self.start = start & _U32
         self.cq_start = self.start if cq_start is None else cq_start & _U32
         self.defer = defer
         self.nodrop = nodrop
         self.single_mmap = single_mmap
+        self.pbuf_start = pbuf_start & _U16
+        self.source = _endless if source is None else source
+        self.bundles = bundles
+        self._groups: dict[int, _BufferList] = {}   # bgid -> its ring
         self.pending: list[tuple[int, int, int]] = []   # (user_data, res, flags)
         self.overflow: list[tuple[int, int, int]] = []
         self.submitted = 0
@@ -118,6 +253,8 @@ class SimKernel:
         p.features = SIM_FEATURES
         if not self.nodrop:
             p.features &= ~abi.IORING_FEAT_NODROP
+        if self.bundles:
+            p.features |= abi.IORING_FEAT_RECVSEND_BUNDLE
         if not self.single_mmap:
             # As before 5.4: the program maps the SQ and CQ rings separately
             # (here they are two views of one allocation, as in the kernel).
@@ -158,8 +295,24 @@ class SimKernel:
         return done
 
     def register(self, fd: int, opcode: int, arg=None, nr_args: int = 0) -> int:
-        """``io_uring_register``: only ``IORING_REGISTER_PROBE`` (NOP is supported)."""
+        """``io_uring_register``: ``IORING_REGISTER_PROBE`` and the buffer-ring opcodes.
+
+        The probe reports NOP, the one opcode simulated in every form.
+        ``IORING_REGISTER_PBUF_RING`` / ``IORING_UNREGISTER_PBUF_RING`` (5.19)
+        and ``IORING_REGISTER_PBUF_STATUS`` (6.8) check their argument as
+        Linux does and fail with the same errno. Other opcodes: ``EINVAL``.
+        """
         self._check_fd(fd)
+        if opcode in (abi.IORING_REGISTER_PBUF_RING, abi.IORING_UNREGISTER_PBUF_RING,
+                      abi.IORING_REGISTER_PBUF_STATUS):
+            if nr_args != 1:
+                raise OSError(errno.EINVAL, f"io_uring_register: nr_args must be 1, not {nr_args}")
+            if opcode == abi.IORING_REGISTER_PBUF_STATUS:
+                return self._pbuf_status(_struct_at(abi.io_uring_buf_status, arg))
+            reg = _struct_at(abi.io_uring_buf_reg, arg)
+            if opcode == abi.IORING_REGISTER_PBUF_RING:
+                return self._register_pbuf_ring(reg)
+            return self._unregister_pbuf_ring(reg)
         if opcode == abi.IORING_REGISTER_PROBE:
             probe = abi.io_uring_probe.from_address(arg if isinstance(arg, int)
                                                     else ctypes.addressof(arg))
@@ -172,10 +325,141 @@ class SimKernel:
         raise OSError(errno.EINVAL, f"io_uring_register: opcode {opcode} not simulated")
 
     def close(self, fd: int) -> None:
-        """Close the simulated ring fd."""
+        """Close the simulated ring fd (its buffer groups go with it)."""
         self._check_fd(fd)
+        for group in self._groups.values():
+            group.release()
+        self._groups.clear()
         self.u32.release()
         self.fd = -1
+
+    def pbuf_window(self, bgid: int) -> list[int]:
+        """The buffer ids group ``bgid`` offers, in the order the sim will take them.
+
+        Ring positions head .. tail-1, read from the program's memory: what a
+        test compares with the ids the program believes the kernel holds.
+        ``KeyError`` if no ring is registered for ``bgid``.
+        """
+        group = self._groups[bgid]
+        return [group.entry(i)[2] for i in range(group.available())]
+
+    # -- buffer rings (io_uring/kbuf.c) -----------------------------------------
+
+    def _register_pbuf_ring(self, reg) -> int:
+        if any(reg.resv) or reg.min_left:
+            raise OSError(errno.EINVAL, "IORING_REGISTER_PBUF_RING: reserved fields must be 0")
+        if reg.flags & ~_PBUF_FLAGS:
+            raise OSError(errno.EINVAL, f"IORING_REGISTER_PBUF_RING: unknown flags {reg.flags:#x}")
+        if reg.flags:
+            raise OSError(errno.EINVAL, "IORING_REGISTER_PBUF_RING: the simulator takes only"
+                          " program-allocated rings (flags 0), not IOU_PBUF_RING_MMAP or"
+                          " IOU_PBUF_RING_INC")
+        entries = reg.ring_entries
+        if not 0 < entries < 65536 or entries & (entries - 1):
+            raise OSError(errno.EINVAL, "IORING_REGISTER_PBUF_RING: ring_entries must be a"
+                          f" power of two below 65536, not {entries}")
+        if reg.bgid in self._groups:
+            raise OSError(errno.EEXIST, f"IORING_REGISTER_PBUF_RING: group {reg.bgid} exists")
+        if not reg.ring_addr:
+            raise OSError(errno.EFAULT, "IORING_REGISTER_PBUF_RING: ring_addr is NULL")
+        if reg.ring_addr & (mmap.PAGESIZE - 1):
+            raise OSError(errno.EINVAL, "IORING_REGISTER_PBUF_RING: ring_addr must be"
+                          " page-aligned")
+        group = _BufferList(reg.ring_addr, entries, self.pbuf_start)
+        # The register call is a system call, a full barrier: the program
+        # reads this tail after it returns, no ordering needed beyond that.
+        group.u16[_BUF_TAIL] = self.pbuf_start
+        self._groups[reg.bgid] = group
+        return 0
+
+    def _unregister_pbuf_ring(self, reg) -> int:
+        if any(reg.resv) or reg.flags:
+            raise OSError(errno.EINVAL, "IORING_UNREGISTER_PBUF_RING: flags and reserved"
+                          " fields must be 0")
+        group = self._groups.pop(reg.bgid, None)
+        if group is None:
+            raise OSError(errno.ENOENT, f"IORING_UNREGISTER_PBUF_RING: no group {reg.bgid}")
+        group.release()
+        return 0
+
+    def _pbuf_status(self, status) -> int:
+        if any(status.resv):
+            raise OSError(errno.EINVAL, "IORING_REGISTER_PBUF_STATUS: reserved fields must be 0")
+        group = self._groups.get(status.buf_group)
+        if group is None:
+            raise OSError(errno.ENOENT, f"IORING_REGISTER_PBUF_STATUS: no group"
+                          f" {status.buf_group}")
+        status.head = group.head
+        return 0
+
+    def _select(self, opcode: int, fd: int, len_: int, user_data: int,
+                bgid: int) -> tuple[int, int]:
+        """One buffer from group ``bgid``'s head, filled: ``(res, cqe flags)``.
+
+        io_ring_buffer_select: an SQE ``len`` of 0, or one larger than the
+        buffer, means the buffer's length.
+        """
+        group = self._groups.get(bgid)
+        # No such group is no buffer, as for an empty ring.
+        if group is None or not group.available():
+            return -errno.ENOBUFS, 0
+        addr, length, bid = group.entry(0)
+        most = length if not len_ or len_ > length else len_
+        data = self.source(fd, user_data, most)[:most]
+        if not data and opcode == abi.IORING_OP_RECV:
+            # A receive of 0 bytes (EOF) puts the buffer back (io_kbuf_recycle):
+            # the head does not move and the CQE names no buffer. A READ of 0
+            # bytes still uses it up (kiocb_done puts it, F_BUFFER set).
+            return 0, 0
+        ctypes.memmove(addr, data, len(data))
+        group.head = (group.head + 1) & _U16
+        return len(data), _F_BUFFER | bid << _BUFFER_SHIFT
+
+    def _select_bundle(self, fd: int, len_: int, user_data: int,
+                       bgid: int) -> tuple[int, int]:
+        """Consecutive buffers from ``bgid``'s head, filled in order (6.10 bundles).
+
+        io_ring_buffers_peek maps buffers for ``len`` bytes, or with ``len`` 0
+        for as many as the socket holds (the endless source: all it may), never
+        more than 256; the CQE names the first, and the head moves past every
+        buffer the data reached (io_bundle_nbufs).
+        """
+        group = self._groups.get(bgid)
+        avail = 0 if group is None else min(group.available(), _UIO_MAXIOV)
+        if not avail:
+            return -errno.ENOBUFS, 0
+        max_len = len_ or _INT_MAX
+        first = group.entry(0)[1]
+        if not first:
+            return -errno.ENOBUFS, 0
+        iovs = []
+        for i in range(min(avail, -(-max_len // first), _PEEK_MAX_IMPORT)):
+            addr, length, bid = group.entry(i)
+            if length > max_len:
+                if iovs:
+                    # Since 6.16 a truncated end piece is left out: more data
+                    # will come, better to stop at the last full buffer.
+                    break
+                length = max_len
+                group.set_len(0, length)
+            iovs.append((addr, length, bid))
+            max_len -= length
+            if not max_len:
+                break
+        most = sum(length for _, length, _ in iovs)
+        data = self.source(fd, user_data, most)[:most]
+        if not data:
+            return 0, 0   # EOF: the buffers go back, as for a single receive
+        done = used = 0
+        for addr, length, _ in iovs:
+            if done == len(data):
+                break
+            piece = data[done:done + length]
+            ctypes.memmove(addr, piece, len(piece))
+            done += len(piece)
+            used += 1
+        group.head = (group.head + used) & _U16
+        return len(data), _F_BUFFER | iovs[0][2] << _BUFFER_SHIFT
 
     # -- the simulated kernel at work -------------------------------------------
 
@@ -202,19 +486,36 @@ class SimKernel:
         self.submitted += n
         return n
 
-    def _execute(self, opcode, flags, ioprio, fd, off, addr, len_, op_flags, user_data) -> None:
+    def _execute(self, opcode, flags, ioprio, fd, off, addr, len_, op_flags, user_data,
+                 buf_index) -> None:
+        cflags = 0
         if opcode == abi.IORING_OP_NOP:
             res = 0
             if op_flags & abi.IORING_NOP_INJECT_RESULT:
                 res = ctypes.c_int32(len_).value
+        elif not flags & _BUFFER_SELECT:
+            # Other opcodes, and READ/RECV into a buffer the program names: not simulated.
+            res = -errno.EINVAL
+        elif opcode == abi.IORING_OP_READ:
+            res, cflags = self._select(opcode, fd, len_, user_data, buf_index)
+        elif opcode == abi.IORING_OP_RECV:
+            # For RECV, ioprio holds IORING_RECVSEND_* flags; one the kernel
+            # does not know (or the sim does not run: IORING_RECV_MULTISHOT) is EINVAL.
+            known = _POLL_FIRST | (_BUNDLE if self.bundles else 0)
+            if ioprio & ~known:
+                res = -errno.EINVAL
+            elif ioprio & _BUNDLE:
+                res, cflags = self._select_bundle(fd, len_, user_data, buf_index)
+            else:
+                res, cflags = self._select(opcode, fd, len_, user_data, buf_index)
         else:
             res = -errno.EINVAL
         if flags & IOSQE_CQE_SKIP_SUCCESS and res >= 0:
             return
         if self.defer:
-            self.pending.append((user_data, res, 0))
+            self.pending.append((user_data, res, cflags))
         else:
-            self._post(user_data, res, 0)
+            self._post(user_data, res, cflags)
 
     def complete(self, count: int | None = None, order=None) -> int:
         """Post held-back completions: the first ``count``, or those at indices ``order``."""
