@@ -3,10 +3,14 @@
  * uring/packet/gen.py, same options, same JSON result line).
  *
  *   pktgen --iface utx1a2b3c --size 64 --count 100000 [--rate PPS] [--duration S]
+ *          [--flows F]
  *
  * AF_PACKET socket with PACKET_QDISC_BYPASS, sendmmsg(2) of --batch frames
  * per call, each frame's sequence number and UDP checksum patched in place
- * (RFC 1624 incremental update, as frames.py does). Back-pressure: EAGAIN
+ * (RFC 1624 incremental update, as frames.py does). With --flows F, frame
+ * seq leaves from UDP source port --sport + seq % F (one more word of the
+ * checksum, patched the same way), so a multi-queue veth spreads the frames
+ * over its queues by flow hash. Back-pressure: EAGAIN
  * (send buffer full of frames still on the veth ring) waits for POLLOUT;
  * ENOBUFS (device ring full) yields and resends.
  */
@@ -36,6 +40,7 @@
 #define UDP_HLEN 8
 #define PAYLOAD_OFF (ETH_HLEN_ + IP_HLEN + UDP_HLEN)
 #define SEQ_OFF (PAYLOAD_OFF + 8)
+#define UDP_SPORT_OFF (ETH_HLEN_ + IP_HLEN)
 #define UDP_CSUM_OFF (ETH_HLEN_ + IP_HLEN + 6)
 #define MAGIC 0x55524E47u
 #define MIN_FRAME 60
@@ -43,7 +48,7 @@
 
 struct opts {
 	const char *iface;
-	long size, batch, port, sport, mtu, cpu;
+	long size, batch, port, sport, flows, mtu, cpu;
 	long long count;
 	double duration, rate;
 	unsigned long run_id;
@@ -132,12 +137,21 @@ static uint32_t build_template(const struct opts *o, unsigned char *f)
 	return fold(sum16(pseudo, 12) + sum16(udp, udp_len));
 }
 
-static inline void set_seq(unsigned char *f, uint32_t base, uint64_t seq)
+/*
+ * Patch the template copy f into the frame carrying seq. Its source port is
+ * sport + seq % flows: the port word rises by the flow number, and so does
+ * the checksum's sum (parse() keeps sport + flows - 1 within 16 bits).
+ */
+static inline void set_seq(unsigned char *f, uint32_t base, uint64_t seq, uint32_t sport,
+			   uint32_t flows)
 {
+	uint32_t flow = flows > 1 ? (uint32_t)(seq % flows) : 0;
 	uint64_t s = (uint64_t)base + (seq >> 48) + ((seq >> 32) & 0xffff) +
-		     ((seq >> 16) & 0xffff) + (seq & 0xffff);
+		     ((seq >> 16) & 0xffff) + (seq & 0xffff) + flow;
 	uint16_t c = ~fold(s) & 0xffff;
 	put64(f + SEQ_OFF, seq);
+	if (flows > 1)
+		put16(f + UDP_SPORT_OFF, sport + flow);
 	put16(f + UDP_CSUM_OFF, c ? c : 0xffff);
 }
 
@@ -152,13 +166,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"port", required_argument, 0, 'p'}, {"sport", required_argument, 0, 'P'},
 		{"run-id", required_argument, 0, 'R'}, {"mtu", required_argument, 0, 'u'},
 		{"cpu", required_argument, 0, 'C'}, {"native", required_argument, 0, 'n'},
-		{0, 0, 0, 0}};
+		{"flows", required_argument, 0, 'F'}, {0, 0, 0, 0}};
 	const char *src_mac = "02:75:72:00:00:01", *dst_mac = "02:75:72:00:00:02";
 	const char *src_ip = "10.201.0.1", *dst_ip = "10.201.0.2";
 	memset(o, 0, sizeof(*o));
 	o->size = 64;
 	o->batch = 64;
 	o->port = o->sport = 9000;
+	o->flows = 1;
 	o->mtu = 1500;
 	o->cpu = -1;
 	int c;
@@ -179,6 +194,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'R': o->run_id = strtoul(optarg, NULL, 0); break;
 		case 'u': o->mtu = atol(optarg); break;
 		case 'C': o->cpu = atol(optarg); break;
+		case 'F': o->flows = atol(optarg); break;
 		case 'n': break; /* --native: we are the native one */
 		default: json_error("unknown option"); return -1;
 		}
@@ -201,6 +217,13 @@ static int parse(int argc, char **argv, struct opts *o)
 	if (o->batch < 1 || o->batch > 1024 || o->port < 1 || o->port > 65535 ||
 	    o->sport < 1 || o->sport > 65535 || o->run_id > 0xffffffffUL) {
 		json_error("batch must be in 1..1024, ports in 1..65535, run id a u32");
+		return -1;
+	}
+	if (o->flows < 1 || o->flows > 65536 - o->sport) {
+		snprintf(msg, sizeof(msg), "flows must be in 1..%ld (source ports %ld..%ld must stay "
+			 "below 65536), not %ld", 65536 - o->sport, o->sport,
+			 o->sport + o->flows - 1, o->flows);
+		json_error(msg);
 		return -1;
 	}
 	if (parse_mac(src_mac, o->src_mac) || parse_mac(dst_mac, o->dst_mac) ||
@@ -288,7 +311,7 @@ int main(int argc, char **argv)
 			}
 		}
 		for (long i = 0; i < n; i++)
-			set_seq(buf + i * size, base, seq + i);
+			set_seq(buf + i * size, base, seq + i, (uint32_t)o.sport, (uint32_t)o.flows);
 		long done = 0;
 		while (done < n) {
 			int r = sendmmsg(fd, msgs + done, n - done, MSG_DONTWAIT);

@@ -16,12 +16,27 @@ from lab_env import IS_ROOT
 
 
 def packet_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "uring.packet", *args], capture_output=True,
-                          text=True, timeout=timeout, env=repo_env())
+    """Run ``python -m uring.packet ARGS``; ``.pid`` is the child's (it names its namespaces)."""
+    with subprocess.Popen([sys.executable, "-m", "uring.packet", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=repo_env()) as child:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
+    done = subprocess.CompletedProcess(child.args, child.returncode, out, err)
+    done.pid = child.pid
+    return done
 
 
-def existing() -> set[str]:
-    return set(netns.list_namespaces()) if IS_ROOT else set()
+def left_behind(pid: int) -> list[str]:
+    """Namespaces that process ``pid`` made and did not remove.
+
+    Only its own: other runs of the lab on this machine may come and go meanwhile.
+    """
+    if not IS_ROOT:
+        return []
+    return [ns for ns in netns.list_namespaces() if ns.startswith(f"{netns.PREFIX}-{pid}-")]
 
 
 def test_list_names_every_stack_and_why_one_cannot_run():
@@ -41,10 +56,9 @@ def test_list_names_every_stack_and_why_one_cannot_run():
     (["--count", "1", "--queues", "0"], "queues must be an int in 1..64"),
 ])
 def test_bad_input_is_a_clear_error_and_builds_nothing(args, message):
-    before = existing()
     out = packet_cli("run", "afxdp", *args)
     assert out.returncode == 2 and f"error: {message}" in out.stderr, out.stderr
-    assert existing() == before
+    assert left_behind(out.pid) == []
 
 
 def test_unknown_stack_is_refused_by_the_parser():
@@ -53,25 +67,24 @@ def test_unknown_stack_is_refused_by_the_parser():
 
 
 def test_without_root_a_run_says_so_and_builds_nothing():
-    before = existing()
     # As in test_packet_netns: the interpreter lives under /root, so root is
     # dropped inside the child after the imports.
     code = ("import os, sys\nfrom uring.packet.__main__ import main\n"
             "if os.geteuid() == 0:\n    os.setgid(65534)\n    os.setuid(65534)\n"
             "sys.exit(main(['run', 'afxdp', '--count', '10']))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, env=repo_env())
-    assert out.returncode == 2, out.stdout + out.stderr
-    assert "error: the packet lab needs root" in out.stderr
-    assert existing() == before
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=repo_env()) as child:
+        stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 2, stdout + stderr
+    assert "error: the packet lab needs root" in stderr
+    assert left_behind(child.pid) == []
 
 
 @pytest.mark.parametrize("stack", ["recvmmsg", "afxdp"])
 def test_run_receives_every_frame_and_removes_its_namespaces(lab, stack):
-    before = existing()
     out = packet_cli("run", stack, "--count", "300", "--rate", "20000")
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"^sent +300 frames", out.stdout, re.M), out.stdout
     assert re.search(r"^received +300 distinct frames .* 0 duplicates", out.stdout, re.M)
     assert "loss     0.00%" in out.stdout
-    assert existing() == before
+    assert left_behind(out.pid) == []

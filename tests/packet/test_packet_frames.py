@@ -112,3 +112,33 @@ def test_rx_result_round_trip():
     import json
     back = RxResult.from_dict(json.loads(r.to_json()))
     assert back == r
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(frames.MIN_FRAME, 1514), seq=st.integers(0, 2**64 - 1),
+       flows=st.integers(1, 64), sport=st.integers(1, 65536 - 64))
+def test_flows_take_turns_on_source_ports_with_right_checksums(size, seq, flows, sport):
+    tpl = make(size, flows=flows, sport=sport)
+    f = tpl.frame(seq)
+    assert struct.unpack_from("!H", f, 34)[0] == sport + seq % flows == tpl.source_port(seq)
+    assert full_udp_checksum_ok(f)
+    assert frames.parse_frame(f) == (7, seq)
+    # Patching a copy of another frame in place gives the same bytes.
+    buf = bytearray(tpl.frame((seq + 1) % 2**64))
+    tpl.set_seq(buf, 0, seq)
+    assert bytes(buf) == f
+
+
+def test_one_flow_is_the_plain_template():
+    assert make(flows=1).frame(5) == make().frame(5)
+
+
+@pytest.mark.parametrize("flows, sport, message", [
+    (0, 9000, "flows must be in 1..56536"),
+    (2, 65535, "flows must be in 1..1 (source ports 65535..65536"),
+])
+def test_bad_flows_are_a_clear_error(flows, sport, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        make(flows=flows, sport=sport)
+    with pytest.raises(TypeError, match="flows must be an int"):
+        make(flows=2.0)

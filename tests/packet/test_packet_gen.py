@@ -42,23 +42,28 @@ def last_json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def send_and_capture(topo, k: int, use_native: bool, *args):
+    """Send ``k`` frames with ``args`` while the receiver captures them: ``(gen run, hex frames)``."""
+    cap = subprocess.Popen(topo.rx_exec([sys.executable, "-c", CAPTURE, topo.rx_dev, str(k)]),
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert cap.stdout.readline().strip() == "ready"
+        out = gen(topo, *args, "--count", k, native=use_native)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out, cap.communicate(timeout=30)[0].split()
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+
+
 @pytest.mark.parametrize("use_native", native_params("pktgen"))
 @pytest.mark.parametrize("size", [60, 64, 333, 1514])
 def test_sends_exactly_k_frames_byte_for_byte(topo, need_native, use_native, size):
     if use_native:
         need_native("pktgen")
     k = 40
-    cap = subprocess.Popen(topo.rx_exec([sys.executable, "-c", CAPTURE, topo.rx_dev, str(k)]),
-                           stdout=subprocess.PIPE, text=True)
-    try:
-        assert cap.stdout.readline().strip() == "ready"
-        out = gen(topo, "--size", size, "--count", k, "--run-id", 99, native=use_native)
-        assert out.returncode == 0, out.stdout + out.stderr
-        res = last_json(out.stdout)
-        captured = cap.communicate(timeout=30)[0].split()
-    finally:
-        if cap.poll() is None:
-            cap.kill()
+    out, captured = send_and_capture(topo, k, use_native, "--size", size, "--run-id", 99)
+    res = last_json(out.stdout)
     assert res["event"] == "sent" and res["sent"] == k and res["native"] is use_native
     assert res["bytes"] == k * size
     if not use_native:
@@ -66,6 +71,22 @@ def test_sends_exactly_k_frames_byte_for_byte(topo, need_native, use_native, siz
     tpl = frames.Template(size, src_mac=netns.TX_MAC, dst_mac=netns.RX_MAC,
                           src_ip=netns.TX_IP, dst_ip=netns.RX_IP, run_id=99)
     assert [bytes.fromhex(h) for h in captured] == [tpl.frame(i) for i in range(k)]
+
+
+@pytest.mark.parametrize("use_native", native_params("pktgen"))
+@pytest.mark.parametrize("size", [60, 1514])
+def test_flows_take_turns_on_source_ports_byte_for_byte(topo, need_native, use_native, size):
+    """--flows 5 from --sport 65530: ports 65530..65534 in turn, checksums right, C == Python."""
+    if use_native:
+        need_native("pktgen")
+    k = 40
+    _, captured = send_and_capture(topo, k, use_native, "--size", size, "--run-id", 99,
+                                   "--sport", 65530, "--flows", 5)
+    tpl = frames.Template(size, src_mac=netns.TX_MAC, dst_mac=netns.RX_MAC,
+                          src_ip=netns.TX_IP, dst_ip=netns.RX_IP, run_id=99, sport=65530,
+                          flows=5)
+    assert [bytes.fromhex(h) for h in captured] == [tpl.frame(i) for i in range(k)]
+    assert {tpl.source_port(i) for i in range(k)} == set(range(65530, 65535))
 
 
 @pytest.mark.parametrize("use_native", native_params("pktgen"))
@@ -84,6 +105,8 @@ def test_rate_and_duration_bound_the_run(topo, need_native, use_native):
     (["--size", 59, "--count", 1], "size 59 is out of range"),
     (["--size", 1515, "--count", 1], "size 1515 is out of range"),
     (["--size", 64], "the run must be bounded"),
+    (["--flows", 0, "--count", 1], "flows must be in 1..56536"),
+    (["--sport", 65535, "--flows", 2, "--count", 1], "flows must be in 1..1 (source ports"),
 ])
 def test_bad_input_is_a_clear_error(topo, need_native, use_native, args, message):
     if use_native:

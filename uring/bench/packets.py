@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ..packet import netns, stacks
 from ..packet.frames import check_size
-from ..packet.lab import Point, StackError, run_point
+from ..packet.lab import Point, StackError, flows_for, run_point
 from .stats import fmt_spread, spread
 from .svg import line_chart
 
@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict] = []
     with netns.Topology(queues=args.queues, tx_cpus=tx_cpus, rx_cpus=rx_cpus) as topo:
         print(f"topology: {topo.tx_ns} -> {topo.rx_ns}, generator on CPU {tx_cpus}, "
-              f"receive side on CPU {rx_cpus}, {args.queues} queue(s)")
+              f"receive side on CPU {rx_cpus}, {args.queues} queue(s)"
+              # Point.flows 0: run_point spreads the frames over this many flows.
+              + (f", {flows_for(args.queues)} flows" if args.queues > 1 else ""))
         for rep in range(args.repeats):
             for size in sizes:
                 active = [n for n in names if n not in refused]

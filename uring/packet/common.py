@@ -5,7 +5,9 @@ A receiver module defines ``receive(cfg, ready) -> RxResult`` and ends with
 
 * :class:`RxConfig`, filled from the command line (:func:`rx_parser`):
   interface, UDP port, run id, how many frames to wait for, time limits,
-  CPU, whether to use the C hot loop;
+  CPU, whether to use the C hot loop, which RX queues (receivers bound to
+  a queue — AF_XDP, DPDK — take ``--queues`` of them from ``--queue`` on,
+  by default every queue the device has: :meth:`RxConfig.queue_ids`);
 * the **stop rules** every receive loop checks (:meth:`RxConfig.should_stop`):
   ``--count`` frames arrived, no frame for ``--idle`` seconds after the
   first, ``--timeout`` seconds in all, or SIGINT/SIGTERM. Every wait in a
@@ -32,8 +34,8 @@ from typing import Callable
 from .frames import DEFAULT_PORT
 from .stats import RxResult
 
-__all__ = ["POLL_SLICE", "RxConfig", "Unsupported", "ifindex", "pin_cpu", "emit",
-           "rx_parser", "config_from_args", "run_receiver", "StopFlag", "STOP"]
+__all__ = ["POLL_SLICE", "RxConfig", "Unsupported", "ifindex", "rx_queue_count", "pin_cpu",
+           "emit", "rx_parser", "config_from_args", "run_receiver", "StopFlag", "STOP"]
 
 #: Longest single wait inside a receive loop, in seconds.
 POLL_SLICE = 0.05
@@ -71,6 +73,22 @@ def ifindex(name: str) -> int:
                          f"(there are: {have})") from None
 
 
+def rx_queue_count(name: str) -> int:
+    """How many RX queues interface ``name`` has now (``real_num_rx_queues``).
+
+    Counted from ``/sys/class/net/<name>/queues/rx-*``, which shows this
+    network namespace's devices when sysfs was mounted in it (``ip netns
+    exec`` does that). ``ValueError`` if the directory is not there.
+    """
+    path = f"/sys/class/net/{name}/queues"
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        raise ValueError(f"cannot count the RX queues of {name!r}: no {path} (is /sys "
+                         f"mounted in this network namespace? `ip netns exec` does it)") from None
+    return sum(1 for e in entries if e.startswith("rx-")) or 1
+
+
 def pin_cpu(cpu: int | None) -> None:
     """Run this process on ``cpu`` only (no-op for None); ``ValueError`` for a CPU not allowed."""
     if cpu is None:
@@ -101,6 +119,7 @@ class RxConfig:
     batch: int = 64
     xdp_mode: str = "auto"
     queue: int = 0
+    queues: int = 0
     extra: str = ""
 
     def __post_init__(self) -> None:
@@ -114,7 +133,23 @@ class RxConfig:
             raise ValueError(f"native must be auto, yes or no, not {self.native!r}")
         if not 1 <= self.batch <= 4096:
             raise ValueError(f"batch must be in 1..4096, not {self.batch!r}")
+        if self.queue < 0 or not 0 <= self.queues <= 64:
+            raise ValueError(f"queue must be >= 0 and queues in 0..64, not {self.queue!r} "
+                             f"and {self.queues!r}")
         self.started = time.monotonic()
+
+    def queue_ids(self) -> list[int]:
+        """The RX queues to receive on: ``queues`` of them from ``queue`` on.
+
+        ``queues`` 0 means every queue the interface has from ``queue`` on
+        (:func:`rx_queue_count`). ``ValueError`` for queues it does not have.
+        """
+        have = rx_queue_count(self.iface)
+        want = self.queues or have - self.queue
+        if want < 1 or self.queue + want > have:
+            raise ValueError(f"{self.iface} has RX queues 0..{have - 1}; cannot receive on "
+                             f"{want} queue(s) from queue {self.queue}")
+        return list(range(self.queue, self.queue + want))
 
     def should_stop(self, unique: int, last: float, now: float) -> str:
         """The rule that ends the run now, or "" to go on (see the module docstring).
@@ -150,7 +185,10 @@ def rx_parser(prog: str, description: str) -> argparse.ArgumentParser:
     ap.add_argument("--batch", type=int, default=64, help="frames per system call / batch")
     ap.add_argument("--xdp-mode", choices=("auto", "native", "generic"), default="auto",
                     help="AF_XDP/DPDK: XDP attach mode")
-    ap.add_argument("--queue", type=int, default=0, help="RX queue (AF_XDP, zcrx)")
+    ap.add_argument("--queue", type=int, default=0,
+                    help="RX queue (zcrx), or the first of --queues (AF_XDP, DPDK)")
+    ap.add_argument("--queues", type=int, default=0,
+                    help="AF_XDP/DPDK: RX queues to receive on, from --queue on (0: all)")
     ap.add_argument("--extra", default="", help="DPDK: net_af_packet or net_af_xdp")
     return ap
 
@@ -160,7 +198,7 @@ def config_from_args(args: argparse.Namespace) -> RxConfig:
     return RxConfig(iface=args.iface, port=args.port, run_id=args.run_id, count=args.count,
                     timeout=args.timeout, idle=args.idle, cpu=args.cpu, native=args.native,
                     batch=args.batch, xdp_mode=args.xdp_mode, queue=args.queue,
-                    extra=args.extra)
+                    queues=args.queues, extra=args.extra)
 
 
 def run_receiver(stack: str, receive: Callable[[RxConfig, Callable[[], None]], RxResult],

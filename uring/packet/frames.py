@@ -1,7 +1,8 @@
 """The lab's test frames: Ethernet + IPv4 + UDP, with a sequence number in the payload.
 
-Every frame of a run is the same template; only the 8-byte sequence number
-and the UDP checksum change. Layout (offsets in the frame)::
+Every frame of a run is the same template; only the 8-byte sequence number,
+the UDP checksum and, with ``flows`` > 1, the UDP source port change.
+Layout (offsets in the frame)::
 
      0  Ethernet  dst MAC, src MAC, type 0x0800                  14 bytes
     14  IPv4      20 bytes, no options, DF, TTL 64, proto 17      20 bytes
@@ -18,6 +19,13 @@ drops a UDP datagram whose checksum is wrong. The IPv4 header never changes,
 so its checksum is computed once; the UDP checksum is updated per frame by
 adding the sequence number's four 16-bit words to the template's sum
 (RFC 1624 incremental update), which costs a few integer operations.
+
+**Flows.** A multi-queue device picks a queue per frame from a hash of its
+addresses and ports (the kernel's flow hash, ``skb_get_hash``), so frames
+that all look alike land on one queue. With ``flows=F`` the frame carrying
+``seq`` leaves from source port ``sport + seq % F``: F flows, consecutive
+frames in different ones. The port is one more 16-bit word of the checksum,
+so it too is an incremental update: the sum grows by ``seq % F``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import struct
 
 __all__ = [
     "ETH_HLEN", "IP_HLEN", "UDP_HLEN", "PAYLOAD_OFFSET", "SEQ_OFFSET", "MAGIC",
-    "MIN_FRAME", "PAYLOAD_MIN", "DEFAULT_PORT", "max_frame", "check_size",
+    "MIN_FRAME", "PAYLOAD_MIN", "DEFAULT_PORT", "max_frame", "check_size", "check_flows",
     "inet_checksum", "Template", "parse_payload", "parse_frame", "mac_bytes",
 ]
 
@@ -61,6 +69,16 @@ def check_size(size: int, mtu: int = 1500) -> int:
         raise ValueError(f"size {size} is out of range: frames are {MIN_FRAME}.."
                          f"{max_frame(mtu)} bytes (Ethernet without FCS, MTU {mtu})")
     return size
+
+
+def check_flows(flows: int, sport: int = DEFAULT_PORT) -> int:
+    """Return ``flows`` if ``sport .. sport + flows - 1`` are all valid ports, else raise."""
+    if not isinstance(flows, int) or isinstance(flows, bool):
+        raise TypeError(f"flows must be an int, not {type(flows).__name__}")
+    if not 1 <= flows <= 65536 - sport:
+        raise ValueError(f"flows must be in 1..{65536 - sport} (source ports {sport}.."
+                         f"{sport + flows - 1} must stay below 65536), not {flows}")
+    return flows
 
 
 def inet_checksum(data: bytes, start: int = 0) -> int:
@@ -102,19 +120,22 @@ class Template:
     """All frames of one run: build them, or patch a copy in place for the next sequence number.
 
     ``size`` is the frame length (see :func:`check_size`); ``run_id`` a u32
-    that receivers match so only this run's frames count.
+    that receivers match so only this run's frames count; ``flows`` how many
+    source ports (``sport .. sport + flows - 1``) the frames take turns on.
     """
 
     def __init__(self, size: int, *, src_mac: str, dst_mac: str, src_ip: str, dst_ip: str,
                  dport: int = DEFAULT_PORT, sport: int = DEFAULT_PORT, run_id: int = 0,
-                 mtu: int = 1500) -> None:
+                 mtu: int = 1500, flows: int = 1) -> None:
         check_size(size, mtu)
         for name, port in (("dport", dport), ("sport", sport)):
             if not 1 <= port <= 65535:
                 raise ValueError(f"{name} must be in 1..65535, not {port!r}")
         if not 0 <= run_id <= 0xFFFFFFFF:
             raise ValueError(f"run_id must be a u32, not {run_id!r}")
+        check_flows(flows, sport)
         self.size, self.run_id, self.dport, self.sport = size, run_id, dport, sport
+        self.flows = flows
         src, dst = socket.inet_aton(src_ip), socket.inet_aton(dst_ip)
         udp_len = size - ETH_HLEN - IP_HLEN
         eth = mac_bytes(dst_mac) + mac_bytes(src_mac) + struct.pack("!H", _ETH_P_IP)
@@ -129,22 +150,30 @@ class Template:
         self._sum = _fold(sum(struct.unpack(f"!{len(data) // 2}H", data)))
         frame = bytearray(eth + ip + udp)
         self._pack_seq = struct.Struct("!Q").pack_into
-        self._pack_csum = struct.Struct("!H").pack_into
+        self._pack_u16 = struct.Struct("!H").pack_into
         self.set_seq(frame, 0, 0)
         self.frame0 = bytes(frame)
 
     def udp_checksum(self, seq: int) -> int:
         """The UDP checksum of the frame carrying ``seq`` (0 is sent as 0xffff, RFC 768)."""
+        # seq % flows: the source port's rise over the template's (it never carries
+        # past 0xffff, check_flows saw to that), one more word of the sum.
         total = self._sum + (seq >> 48) + ((seq >> 32) & 0xFFFF) + ((seq >> 16) & 0xFFFF) \
-            + (seq & 0xFFFF)
+            + (seq & 0xFFFF) + seq % self.flows
         total = (total & 0xFFFF) + (total >> 16)
         total = (total & 0xFFFF) + (total >> 16)
         return (~total & 0xFFFF) or 0xFFFF
 
+    def source_port(self, seq: int) -> int:
+        """The UDP source port of the frame carrying ``seq``: ``sport + seq % flows``."""
+        return self.sport + seq % self.flows
+
     def set_seq(self, buf, offset: int, seq: int) -> None:
         """Turn the template copy at ``buf[offset:]`` into the frame carrying ``seq``."""
         self._pack_seq(buf, offset + SEQ_OFFSET, seq)
-        self._pack_csum(buf, offset + ETH_HLEN + IP_HLEN + 6, self.udp_checksum(seq))
+        if self.flows > 1:
+            self._pack_u16(buf, offset + ETH_HLEN + IP_HLEN, self.sport + seq % self.flows)
+        self._pack_u16(buf, offset + ETH_HLEN + IP_HLEN + 6, self.udp_checksum(seq))
 
     def frame(self, seq: int) -> bytes:
         """The whole frame carrying ``seq``."""

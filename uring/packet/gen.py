@@ -19,6 +19,9 @@ to the veth's transmit function. Back-pressure comes back as two errors:
 
 ``--rate`` paces the batches (frames per second, 0 = as fast as possible),
 ``--count``/``--duration`` bound the run (at least one is required).
+``--flows F`` sends frame ``seq`` from UDP source port ``--sport + seq % F``,
+so a multi-queue device (``netns --queues N``) spreads them over its
+queues by flow hash (:mod:`uring.packet.frames`, :mod:`uring.packet.netns`).
 
 If ``native_hot/build/pktgen`` exists it runs instead (same options, same
 result line) unless ``--native no``; without it this Python loop runs and
@@ -68,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--src-ip", default=TX_IP)
     ap.add_argument("--dst-ip", default=RX_IP)
     ap.add_argument("--port", type=int, default=DEFAULT_PORT, help="UDP destination port")
-    ap.add_argument("--sport", type=int, default=DEFAULT_PORT, help="UDP source port")
+    ap.add_argument("--sport", type=int, default=DEFAULT_PORT,
+                    help="UDP source port (the first one, with --flows)")
+    ap.add_argument("--flows", type=int, default=1,
+                    help="source ports to take turns on: frame seq leaves from "
+                         "sport + seq %% flows (default 1)")
     ap.add_argument("--run-id", type=int, default=0, help="u32 stamped into every payload")
     ap.add_argument("--mtu", type=int, default=1500, help="MTU the size is checked against")
     ap.add_argument("--cpu", type=int, default=None, help="pin the sender to this CPU")
@@ -87,7 +94,7 @@ def template_from_args(args: argparse.Namespace) -> Template:
         raise ValueError(f"batch must be in 1..1024, not {args.batch}")
     return Template(args.size, src_mac=args.src_mac, dst_mac=args.dst_mac,
                     src_ip=args.src_ip, dst_ip=args.dst_ip, dport=args.port,
-                    sport=args.sport, run_id=args.run_id, mtu=args.mtu)
+                    sport=args.sport, run_id=args.run_id, mtu=args.mtu, flows=args.flows)
 
 
 def send(args: argparse.Namespace, tpl: Template) -> GenResult:

@@ -8,6 +8,13 @@ lines. Every wait is bounded; a receiver that does not stop in time gets
 SIGTERM, then SIGKILL. A receiver that reports an error (an unknown
 interface, a refusal by the kernel) raises :class:`StackError` with its
 message.
+
+On a topology with several queues the receiver is told to take every one
+(``--queues``) and the generator spreads its frames over
+:data:`FLOWS_PER_QUEUE` flows per queue (``--flows``): the kernel hashes
+each flow to a queue with a per-boot random key, so with only one flow per
+queue two of them would land on the same queue about half the time (two
+queues), and a queue would get nothing.
 """
 
 from __future__ import annotations
@@ -30,9 +37,12 @@ from .netns import Topology
 from .stacks import Stack, get
 from .stats import GenResult, RxResult
 
-__all__ = ["StackError", "Point", "run_point", "EventReader", "repo_env", "READY_TIMEOUT"]
+__all__ = ["StackError", "Point", "run_point", "EventReader", "repo_env", "READY_TIMEOUT",
+           "FLOWS_PER_QUEUE", "flows_for"]
 
 READY_TIMEOUT = 30.0
+#: Flows the generator uses per queue of a multi-queue topology (see the module docstring).
+FLOWS_PER_QUEUE = 8
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -54,7 +64,10 @@ def repo_env() -> dict[str, str]:
 
 @dataclass
 class Point:
-    """One measurement's settings: which stack, what frames, how many, how long."""
+    """One measurement's settings: which stack, what frames, how many, how long.
+
+    ``flows`` is the generator's ``--flows`` (0: :func:`flows_for` the topology).
+    """
 
     stack: str
     size: int = 64
@@ -65,7 +78,13 @@ class Point:
     idle: float = 1.0
     timeout: float = 0.0
     batch: int = 64
+    flows: int = 0
     extra_args: list[str] = field(default_factory=list)
+
+
+def flows_for(queues: int) -> int:
+    """How many flows spread frames over ``queues`` queues: 1 for one, else 8 per queue."""
+    return 1 if queues <= 1 else FLOWS_PER_QUEUE * queues
 
 
 class EventReader:
@@ -138,7 +157,7 @@ def run_point(topo: Topology, point: Point) -> tuple[RxResult, GenResult]:
                "--run-id", str(run_id), "--count", str(point.count),
                "--timeout", str(timeout), "--idle", str(point.idle),
                "--cpu", str(topo.rx_cpus[0]), "--batch", str(point.batch),
-               *stack.args, *point.extra_args]
+               "--queues", str(topo.queues), *stack.args, *point.extra_args]
     env = repo_env()
     with tempfile.TemporaryFile("w+") as rx_err:
         rx = subprocess.Popen(topo.rx_exec(rx_argv), stdout=subprocess.PIPE, stderr=rx_err,
@@ -195,7 +214,8 @@ def _generate(topo: Topology, point: Point, run_id: int, env: dict) -> GenResult
             "--size", str(point.size), "--count", str(point.count),
             "--duration", str(point.duration), "--rate", str(point.rate),
             "--run-id", str(run_id), "--cpu", str(topo.tx_cpus[0]),
-            "--native", point.gen_native, "--mtu", str(topo.mtu)]
+            "--native", point.gen_native, "--mtu", str(topo.mtu),
+            "--flows", str(point.flows or flows_for(topo.queues))]
     limit = (point.duration or 0) + (point.count / point.rate if point.rate else 0) + 60
     out = subprocess.run(topo.tx_exec(argv), capture_output=True, text=True, env=env,
                          timeout=limit)

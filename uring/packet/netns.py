@@ -15,6 +15,18 @@ on a ring and poll them with NAPI; making that NAPI a kernel thread
 own CPU, as a real NIC's interrupt would. TSO off keeps the sender from
 building super-frames.
 
+**Several queues** (``queues=N``): veth hands a frame sent on its TX queue
+*i* to the peer's RX queue *i*, so the TX queue decides. The generator's
+AF_PACKET socket skips the qdisc (``PACKET_QDISC_BYPASS``), and the kernel
+then picks the TX queue by the *sending CPU* (``packet_pick_tx_queue``
+records ``cpu % N`` and ``skb_tx_hash`` returns it), whatever the frames
+contain: one pinned generator feeds one queue. So the topology maps every
+CPU to every TX queue through XPS (``queues/tx-<i>/xps_cpus``): with more
+than one queue for the sending CPU, ``get_xps_queue`` picks among them by
+the frame's flow hash (addresses and ports, ``skb_get_hash``), and frames of
+different flows (``gen --flows``) spread over the queues.
+:meth:`Topology.rx_queue_packets` reads the per-queue counters that show it.
+
 Every run gets unique names (``uring-pkt-<pid>-<random>-tx``, ``utx<random>``),
 so parallel runs and leftovers never collide, and the topology is always torn
 down: by the context manager, on SIGTERM/SIGHUP (turned into ``SystemExit``),
@@ -262,12 +274,42 @@ class Topology:
             _run(["ip", "-n", ns, "neigh", "replace", peer_ip, "lladdr", peer_mac,
                   "dev", dev, "nud", "permanent"])
         _run(ns_exec(self.tx_ns, ["ethtool", "-K", self.tx_dev, "tso", "off"]))
+        if self.queues > 1:
+            self._spread_tx_by_flow()
         # GRO on gives veth's receive side a NAPI context (a ring + poll loop)...
         _run(ns_exec(self.rx_ns, ["ethtool", "-K", self.rx_dev, "gro", "on"]))
         # ...and only then can that NAPI become a thread (EIO before).
         _run(ns_exec(self.rx_ns, ["sh", "-c", f"echo 1 > /sys/class/net/{self.rx_dev}/threaded"]))
         self.napi_pids = self._pin_napi_threads()
         self.rx_ifindex = self.ifindex(self.rx_ns, self.rx_dev)
+
+    def _spread_tx_by_flow(self) -> None:
+        # Every CPU may use every TX queue: get_xps_queue then chooses by flow
+        # hash instead of the sending CPU (see the module docstring).
+        ncpu = os.cpu_count() or 1
+        mask = f"{(1 << ncpu) - 1:x}"
+        # A cpumask in sysfs is hex in 32-bit words separated by commas.
+        words = [mask[max(i - 8, 0):i] for i in range(len(mask), 0, -8)][::-1]
+        paths = " ".join(f"/sys/class/net/{self.tx_dev}/queues/tx-{i}/xps_cpus"
+                         for i in range(self.queues))
+        _run(ns_exec(self.tx_ns, ["sh", "-c", f"for f in {paths}; do echo {','.join(words)} "
+                                              f"> $f || exit 1; done"]))
+
+    def rx_queue_packets(self) -> list[int]:
+        """Frames each RX queue of the receiving end has taken so far (``ethtool -S``).
+
+        veth counts every frame its NAPI poll takes off queue *i*'s ring as
+        ``rx_queue_<i>_xdp_packets``, with or without an XDP program (the
+        name is historical); differences between two calls show where a
+        run's frames went.
+        """
+        out = _run(ns_exec(self.rx_ns, ["ethtool", "-S", self.rx_dev])).stdout
+        counts = [0] * self.queues
+        for line in out.splitlines():
+            m = re.fullmatch(r"\s*rx_queue_(\d+)_xdp_packets:\s*(\d+)\s*", line)
+            if m and int(m.group(1)) < self.queues:
+                counts[int(m.group(1))] = int(m.group(2))
+        return counts
 
     def _pin_napi_threads(self) -> list[int]:
         want = f"napi/{self.rx_dev}-"

@@ -14,12 +14,18 @@ Set-up, in the order the kernel requires (``Documentation/networking/af_xdp.rst`
 5. attach the redirect program (:mod:`uring.packet.xdp`) and put the socket
    in its XSKMAP at the queue's key.
 
+An AF_XDP socket is bound to one RX queue and sees only that queue's
+frames, so on a multi-queue device there is one socket (steps 1-4) per
+queue (``--queue``/``--queues``; all of them by default) and one program
+whose XSKMAP holds them all, keyed by ``rx_queue_index``.
+
 Receiving: the kernel copies each frame into a frame it took from the fill
 ring and posts ``{addr, len}`` on the RX ring. We read descriptors between
 our consumer and the kernel's producer (an acquire load), give each frame
 straight back through the fill ring, and publish both indices (release
-stores) once per batch. Ring indices are free-running u32s; slots are
-``index & (size - 1)``.
+stores) once per batch, queue after queue; when every RX ring is empty, one
+``poll`` waits on all the sockets. Ring indices are free-running u32s;
+slots are ``index & (size - 1)``.
 
 With ``--native yes`` (or ``auto`` when built) the same loop runs in C
 (``native_hot/xdp_rx.c``, called through ctypes on the rings set up here).
@@ -29,8 +35,10 @@ With ``--native yes`` (or ``auto`` when built) the same loop runs in C
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
+import os
 import select
 import socket
 import struct
@@ -164,57 +172,79 @@ class XskSocket:
         self.close()
 
 
-def _python_loop(cfg: RxConfig, xsk: XskSocket, res: RxResult, tracker: SeqTracker) -> None:
-    rx, fill = xsk.rx, xsk.fill
-    rx_u32, fill_u32, descs, fill_q = rx.u32, fill.u32, rx.entries, fill.entries
-    rx_mask, fill_mask = rx.mask, fill.mask
-    chunk_mask = ~(xsk.frame_size - 1)
-    umem = xsk.umem_view
+class _QueueState:
+    """What the Python loop keeps per socket: its rings, our two indices, its count."""
+
+    __slots__ = ("rx_u32", "descs", "fill_u32", "fill_q", "rx_mask", "fill_mask", "umem",
+                 "chunk_mask", "rx_prod_i", "rx_cons_i", "fill_prod_i", "fill_flags_i",
+                 "cons", "fill_prod", "packets")
+
+    def __init__(self, xsk: XskSocket) -> None:
+        rx, fill = xsk.rx, xsk.fill
+        self.rx_u32, self.descs, self.rx_mask = rx.u32, rx.entries, rx.mask
+        self.fill_u32, self.fill_q, self.fill_mask = fill.u32, fill.entries, fill.mask
+        self.umem, self.chunk_mask = xsk.umem_view, ~(xsk.frame_size - 1)
+        self.rx_prod_i, self.rx_cons_i = rx.producer, rx.consumer
+        self.fill_prod_i, self.fill_flags_i = fill.producer, fill.flags
+        # Our own indices: only we write the RX consumer and the fill producer.
+        self.cons, self.fill_prod = rx.u32[rx.consumer], fill.u32[fill.producer]
+        self.packets = 0  # this run's frames that came through this socket
+
+
+def _python_loop(cfg: RxConfig, xsks: list[XskSocket], res: RxResult,
+                 tracker: SeqTracker) -> list[int]:
+    queues = [_QueueState(xsk) for xsk in xsks]
     desc_unpack, udp_unpack = _DESC.unpack_from, _UDP.unpack_from
     add, run_id, port = tracker.add, cfg.run_id, cfg.port
-    cons = rx_u32[rx.consumer]
-    fill_prod = fill_u32[fill.producer]
     poller = select.poll()
-    poller.register(xsk.fileno(), select.POLLIN)
+    for xsk in xsks:
+        poller.register(xsk.fileno(), select.POLLIN)
     while True:
-        # Acquire: descriptors up to the producer are written before it moved.
-        n = (load_acquire(rx_u32, rx.producer) - cons) & _U32
-        if not n:
-            res.stopped_by = cfg.should_stop(tracker.unique, res.last, time.monotonic())
-            if res.stopped_by:
-                return
-            # poll() both waits for RX and, with NEED_WAKEUP set on the fill
-            # ring, tells the kernel new fill entries are there.
-            poller.poll(POLL_SLICE * 1000)
-            continue
-        now = time.monotonic()
-        if not res.packets:
-            res.first = now
-        for i in range(n):
-            addr, length = desc_unpack(descs, ((cons + i) & rx_mask) << 4)
-            if length >= 58:
-                dport, magic, rid, seq = udp_unpack(umem, addr + 36)
-                if dport == port and magic == MAGIC and rid == run_id:
-                    add(seq)
-                    res.packets += 1
-                    res.bytes += length
+        got = 0
+        for q in queues:
+            cons, fill_prod = q.cons, q.fill_prod
+            # Acquire: descriptors up to the producer are written before it moved.
+            n = (load_acquire(q.rx_u32, q.rx_prod_i) - cons) & _U32
+            if not n:
+                continue
+            if not res.packets:
+                res.first = time.monotonic()
+            descs, fill_q, umem = q.descs, q.fill_q, q.umem
+            rx_mask, fill_mask, chunk_mask = q.rx_mask, q.fill_mask, q.chunk_mask
+            seen = 0
+            for i in range(n):
+                addr, length = desc_unpack(descs, ((cons + i) & rx_mask) << 4)
+                if length >= 58:
+                    dport, magic, rid, seq = udp_unpack(umem, addr + 36)
+                    if dport == port and magic == MAGIC and rid == run_id:
+                        add(seq)
+                        seen += 1
+                        res.bytes += length
+                    else:
+                        res.foreign += 1
                 else:
                     res.foreign += 1
-            else:
-                res.foreign += 1
-            # Frame done: straight back to the kernel (its chunk's base address).
-            fill_q[(fill_prod + i) & fill_mask] = addr & chunk_mask
-        fill_prod = (fill_prod + n) & _U32
-        cons = (cons + n) & _U32
-        # Release both: the reads of the frames and the new fill entries are done.
-        store_release(fill_u32, fill.producer, fill_prod)
-        store_release(rx_u32, rx.consumer, cons)
-        if fill_u32[fill.flags] & XDP_RING_NEED_WAKEUP:
-            poller.poll(0)
-        res.last = now
-        res.stopped_by = cfg.should_stop(tracker.unique, now, now)
+                # Frame done: straight back to the kernel (its chunk's base address).
+                fill_q[(fill_prod + i) & fill_mask] = addr & chunk_mask
+            q.cons, q.fill_prod = (cons + n) & _U32, (fill_prod + n) & _U32
+            # Release both: the reads of the frames and the new fill entries are done.
+            store_release(q.fill_u32, q.fill_prod_i, q.fill_prod)
+            store_release(q.rx_u32, q.rx_cons_i, q.cons)
+            if q.fill_u32[q.fill_flags_i] & XDP_RING_NEED_WAKEUP:
+                poller.poll(0)
+            q.packets += seen
+            res.packets += seen
+            got += n
+        now = time.monotonic()
+        if got:
+            res.last = now
+        res.stopped_by = cfg.should_stop(tracker.unique, res.last, now)
         if res.stopped_by:
-            return
+            return [q.packets for q in queues]
+        if not got:
+            # poll() both waits for RX on any queue and, with NEED_WAKEUP set
+            # on a fill ring, tells the kernel new fill entries are there.
+            poller.poll(POLL_SLICE * 1000)
 
 
 class _SeqTracker(ctypes.Structure):
@@ -224,14 +254,20 @@ class _SeqTracker(ctypes.Structure):
                 ("reordered", ctypes.c_uint64), ("highest", ctypes.c_int64)]
 
 
-class _NativeArgs(ctypes.Structure):
-    # Mirrors struct xdp_rx_args in native_hot/xdp_rx.c.
+class _NativeQueue(ctypes.Structure):
+    # Mirrors struct xdp_rx_queue in native_hot/xdp_rx.c: one socket's rings.
     _fields_ = [("rx", ctypes.c_void_p), ("fill", ctypes.c_void_p), ("umem", ctypes.c_void_p),
                 ("rx_producer", ctypes.c_uint32), ("rx_consumer", ctypes.c_uint32),
                 ("rx_desc", ctypes.c_uint32), ("fill_producer", ctypes.c_uint32),
                 ("fill_flags", ctypes.c_uint32), ("fill_desc", ctypes.c_uint32),
                 ("rx_mask", ctypes.c_uint32), ("fill_mask", ctypes.c_uint32),
                 ("frame_size", ctypes.c_uint32), ("fd", ctypes.c_int),
+                ("packets", ctypes.c_uint64)]
+
+
+class _NativeArgs(ctypes.Structure):
+    # Mirrors struct xdp_rx_args in native_hot/xdp_rx.c.
+    _fields_ = [("queues", ctypes.POINTER(_NativeQueue)), ("nqueues", ctypes.c_uint32),
                 ("port", ctypes.c_uint32), ("run_id", ctypes.c_uint32),
                 ("count", ctypes.c_uint64), ("started", ctypes.c_double),
                 ("timeout", ctypes.c_double), ("idle", ctypes.c_double),
@@ -245,16 +281,18 @@ class _NativeArgs(ctypes.Structure):
 _NATIVE_STOP = {1: "count", 2: "timeout", 3: "idle", 0: ""}
 
 
-def _native_loop(lib, cfg: RxConfig, xsk: XskSocket, res: RxResult) -> None:
-    rx, fill = xsk.rx, xsk.fill
-    a = _NativeArgs(rx=rx.addr, fill=fill.addr, umem=xsk.umem_addr,
-                    rx_producer=rx.off.producer, rx_consumer=rx.off.consumer,
-                    rx_desc=rx.off.desc, fill_producer=fill.off.producer,
-                    fill_flags=fill.off.flags, fill_desc=fill.off.desc,
-                    rx_mask=rx.mask, fill_mask=fill.mask, frame_size=xsk.frame_size,
-                    fd=xsk.fileno(), port=cfg.port, run_id=cfg.run_id, count=cfg.count,
-                    started=cfg.started, timeout=cfg.timeout, idle=cfg.idle,
-                    slice=POLL_SLICE * 2)
+def _native_loop(lib, cfg: RxConfig, xsks: list[XskSocket], res: RxResult) -> list[int]:
+    # The array stays referenced (here and through `a`) while C reads it.
+    queues = (_NativeQueue * len(xsks))(*[
+        _NativeQueue(rx=x.rx.addr, fill=x.fill.addr, umem=x.umem_addr,
+                     rx_producer=x.rx.off.producer, rx_consumer=x.rx.off.consumer,
+                     rx_desc=x.rx.off.desc, fill_producer=x.fill.off.producer,
+                     fill_flags=x.fill.off.flags, fill_desc=x.fill.off.desc,
+                     rx_mask=x.rx.mask, fill_mask=x.fill.mask, frame_size=x.frame_size,
+                     fd=x.fileno()) for x in xsks])
+    a = _NativeArgs(queues=queues, nqueues=len(xsks), port=cfg.port, run_id=cfg.run_id,
+                    count=cfg.count, started=cfg.started, timeout=cfg.timeout,
+                    idle=cfg.idle, slice=POLL_SLICE * 2)
     a.seq.highest = -1
     try:
         while True:
@@ -262,7 +300,7 @@ def _native_loop(lib, cfg: RxConfig, xsk: XskSocket, res: RxResult) -> None:
             # (which Python handles only between bytecodes) is seen promptly.
             rc = lib.xdp_rx_loop(ctypes.byref(a))
             if rc < 0:
-                raise OSError(-rc, f"xdp_rx_loop: {__import__('os').strerror(-rc)}")
+                raise OSError(-rc, f"xdp_rx_loop: {os.strerror(-rc)}")
             if rc in _NATIVE_STOP and rc:
                 res.stopped_by = _NATIVE_STOP[rc]
                 break
@@ -275,6 +313,7 @@ def _native_loop(lib, cfg: RxConfig, xsk: XskSocket, res: RxResult) -> None:
     res.unique, res.duplicates, res.reordered = a.seq.unique, a.seq.duplicates, \
         a.seq.reordered
     res.first, res.last = a.first, a.last
+    return [q.packets for q in queues]
 
 
 def load_native():
@@ -291,7 +330,12 @@ def load_native():
 
 
 def receive(cfg: RxConfig, ready: Callable[[], None] = lambda: None) -> RxResult:
-    """Attach, receive until a stop rule fires, detach; return the counts."""
+    """Attach, receive on every asked-for queue until a stop rule fires, detach; return the counts.
+
+    ``res.extra["per_queue"]`` maps each RX queue to the run's frames that
+    came through its socket; the sequence numbers of all of them go to one
+    tracker, so duplicates and gaps are found across queues.
+    """
     res = RxResult(stack="afxdp")
     lib = None
     if cfg.native != "no":
@@ -302,21 +346,35 @@ def receive(cfg: RxConfig, ready: Callable[[], None] = lambda: None) -> RxResult
             res.note = native.missing_note("libxdp_rx.so") + "; receiving in Python"
             print(f"rx_afxdp: {res.note}", file=sys.stderr, flush=True)
     tracker = SeqTracker(cfg.count)
-    with XskSocket(cfg.iface, cfg.queue) as xsk, \
-            XdpProgram(xsk.ifindex, cfg.queue + 1, cfg.xdp_mode) as prog:
-        prog.add_socket(cfg.queue, xsk.fileno())
+    queue_ids = cfg.queue_ids()
+    with contextlib.ExitStack() as stack:
+        # One socket per queue, each with a UMEM of its own rather than one
+        # shared UMEM (XDP_SHARED_UMEM): a shared UMEM still needs a fill and
+        # completion ring per queue (5.10) and a split of its frames between
+        # them, while separate UMEMs keep every socket exactly the one-queue
+        # case, at FRAMES * FRAME_SIZE (8 MiB) of pinned memory per queue.
+        xsks = [stack.enter_context(XskSocket(cfg.iface, q)) for q in queue_ids]
+        # Entered last, so closed first: the program is detached before the
+        # sockets it redirects to go away.
+        prog = stack.enter_context(XdpProgram(xsks[0].ifindex, queue_ids[-1] + 1,
+                                              cfg.xdp_mode))
+        for xsk in xsks:
+            prog.add_socket(xsk.queue, xsk.fileno())
         res.extra["xdp_mode"] = cfg.xdp_mode
+        res.extra["queues"] = queue_ids
         ready()
         if lib is not None:
             res.native = True
             res.stack = "afxdp-c"
-            _native_loop(lib, cfg, xsk, res)
+            per_queue = _native_loop(lib, cfg, xsks, res)
         else:
-            _python_loop(cfg, xsk, res, tracker)
+            per_queue = _python_loop(cfg, xsks, res, tracker)
             res.take(tracker)
-        st = xsk.statistics()
-        res.extra.update(rx_dropped=st.rx_dropped, rx_ring_full=st.rx_ring_full,
-                         fill_ring_empty=st.rx_fill_ring_empty_descs)
+        res.extra["per_queue"] = {str(q): n for q, n in zip(queue_ids, per_queue)}
+        stats = [x.statistics() for x in xsks]
+        res.extra.update(rx_dropped=sum(st.rx_dropped for st in stats),
+                         rx_ring_full=sum(st.rx_ring_full for st in stats),
+                         fill_ring_empty=sum(st.rx_fill_ring_empty_descs for st in stats))
     return res
 
 

@@ -7,7 +7,10 @@ PACKET_MMAP ring) and ``net_af_xdp`` (an AF_XDP socket with its own XDP
 program, loaded through libxdp/libbpf). The receive loop is
 ``native_hot/dpdk_rx.c`` (DPDK owns its process, so it runs as a
 subprocess); this module builds its EAL command line, runs it and relays
-its ``ready`` and ``result`` lines. There is no Python fallback: without
+its ``ready`` and ``result`` lines. On a multi-queue device there is one
+DPDK RX queue per kernel queue (``net_af_packet``: ``qpairs=N`` sockets in a
+fanout group; ``net_af_xdp``: one device per queue, see :func:`eal_args`)
+and ``dpdk_rx`` polls every one. There is no Python fallback: without
 the helper (``dpkg -s libdpdk-dev``; ``make -C native_hot``) the stack is
 unavailable and says so.
 
@@ -41,21 +44,37 @@ __all__ = ["receive", "eal_args", "DEVICES", "mount_bpffs"]
 DEVICES = ("net_af_packet", "net_af_xdp")
 
 
-def eal_args(cfg: RxConfig, device: str) -> list[str]:
-    """The EAL part of ``dpdk_rx``'s command line for ``device`` on ``cfg.iface``."""
+def eal_args(cfg: RxConfig, device: str, queues: list[int] | None = None) -> list[str]:
+    """The EAL part of ``dpdk_rx``'s command line for ``device`` on ``cfg.iface``.
+
+    ``queues`` are the kernel RX queues to cover (default
+    :meth:`~uring.packet.common.RxConfig.queue_ids`); the device gets one
+    DPDK RX queue for each, and ``dpdk_rx`` polls them all.
+    """
     if device not in DEVICES:
         raise ValueError(f"DPDK device must be one of {', '.join(DEVICES)}, not {device!r}")
+    queues = cfg.queue_ids() if queues is None else queues
     cpu = cfg.cpu if cfg.cpu is not None else min(os.sched_getaffinity(0))
     if device == "net_af_packet":
-        # 8192 ring frames (16 MiB) instead of 512: room for a burst while the
-        # receive loop is off the CPU.
-        vdev = (f"net_af_packet0,iface={cfg.iface},qpairs=1,blocksz=4096,framesz=2048,"
-                f"framecnt=8192")
+        # One AF_PACKET socket per queue pair, joined in a PACKET_FANOUT group
+        # (hash mode) by the driver, so each frame reaches exactly one of them.
+        # 8192 ring frames (16 MiB) per socket instead of 512: room for a burst
+        # while the receive loop is off the CPU.
+        vdevs = [f"net_af_packet0,iface={cfg.iface},qpairs={len(queues)},blocksz=4096,"
+                 f"framesz=2048,framecnt=8192"]
     else:
-        vdev = f"net_af_xdp0,iface={cfg.iface},start_queue={cfg.queue},queue_count=1"
+        # One AF_XDP socket per kernel RX queue -- but one *device* per queue,
+        # each with queue_count=1: DPDK 22.11's net_af_xdp refuses queue_count
+        # above the interface's combined channel count (ETHTOOL_GCHANNELS), and
+        # veth reports its queues as rx/tx channels, combined 0, which the driver
+        # takes as 1 ("Specified queue count 2 is larger than combined queue
+        # count 1"). The devices share one XDP program and XSKMAP (libxdp
+        # reuses the one already on the interface); dpdk_rx polls them all.
+        vdevs = [f"net_af_xdp{i},iface={cfg.iface},start_queue={q},queue_count=1"
+                 for i, q in enumerate(queues)]
     return ["-l", str(cpu), "--no-huge", "-m", "256", "--no-pci",
             "--file-prefix", f"uring-pkt-{os.getpid()}", "--log-level", "lib.eal:error",
-            "--vdev", vdev]
+            *(arg for vdev in vdevs for arg in ("--vdev", vdev))]
 
 
 def mount_bpffs() -> None:
