@@ -5,8 +5,9 @@ submitted once and then posts one CQE per datagram or frame, each naming the
 provided buffer (``IORING_CQE_F_BUFFER``) the kernel filled from a buffer
 ring (:class:`uring.buffers.BufferRing`). :func:`batches` drives it:
 
-* it waits (bounded by :data:`~uring.packet.common.POLL_SLICE`, so the stop
-  rules are checked) and copies out every ready CQE at once;
+* it waits for :data:`WAIT_FOR` completions, at most :data:`BATCH_WAIT`
+  seconds (so the stop rules are checked), and copies out every ready CQE
+  at once;
 * it yields ``(time, [buffer views])`` for the receiver to count;
 * when the receiver asks for the next batch, the buffers go back to the ring
   (one tail store for the whole batch);
@@ -26,11 +27,11 @@ from ..abi import (IORING_CQE_BUFFER_SHIFT, IORING_CQE_F_BUFFER, IORING_CQE_F_MO
                    IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_SINGLE_ISSUER)
 from ..buffers import BufferRing
 from ..ring import Ring
-from .common import POLL_SLICE, RxConfig
+from .common import RxConfig
 from .stats import RxResult, SeqTracker
 
 __all__ = ["open_ring", "batches", "ENTRIES", "CQ_ENTRIES", "BUFFERS", "BUF_SIZE", "BGID",
-           "USER_DATA"]
+           "USER_DATA", "WAIT_FOR", "BATCH_WAIT"]
 
 ENTRIES = 64
 CQ_ENTRIES = 4096  # room for every buffer's CQE and more
@@ -38,6 +39,8 @@ BUFFERS = 1024
 BUF_SIZE = 2048
 BGID = 0
 USER_DATA = 1
+WAIT_FOR = 64       # completions one wait asks for ...
+BATCH_WAIT = 0.002  # ... for at most this many seconds
 
 _F_BUFFER, _F_MORE = int(IORING_CQE_F_BUFFER), int(IORING_CQE_F_MORE)
 _SHIFT = int(IORING_CQE_BUFFER_SHIFT)
@@ -70,7 +73,11 @@ def batches(cfg: RxConfig, res: RxResult, tracker: SeqTracker, ring: Ring, bufs:
     take = bufs.take
     while True:
         if not ring.cq_ready():
-            ring.submit_and_wait(1, timeout=POLL_SLICE)
+            # Wait for a batch, not the first frame: each return to Python
+            # costs more than the frames it brings, and with DEFER_TASKRUN
+            # the kernel posts them all in this one enter. The time-out
+            # ends a short batch (the stream's tail, a slow sender).
+            ring.submit_and_wait(WAIT_FOR, timeout=BATCH_WAIT)
         cqes = ring.copy_cqes_raw()
         now = time.monotonic()
         if not cqes:
