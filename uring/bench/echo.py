@@ -35,7 +35,7 @@ from pathlib import Path
 from .. import native
 from .echo_report import (Run, aggregate, render_tables, targets_section, write_charts,
                           write_csv)
-from .echo_servers import (C_SERVER, RunningServer, ServerFailed, ServerSpec,
+from .echo_servers import (C_SERVER, MALLOC_ENV, RunningServer, ServerFailed, ServerSpec,
                            available_servers)
 from .proc import (PerfSyscalls, cpu_times, loadavg, perf_unavailable, pick_cpus, pin,
                    task_cpu_ns)
@@ -372,7 +372,9 @@ def _write_results(plan: Plan, runs: list[Run], command: str, started: str,
         f"- machine: Linux {machine['kernel']}, {machine['cpus']} CPUs ({machine['cpu']}), "
         f"Python {machine['python']}",
         f"- client: {plan.client_kind} ({client}) on CPU {plan.cpus[0]}; each server on CPU "
-        f"{plan.cpus[1]}, a fresh process per run",
+        f"{plan.cpus[1]}, a fresh process per run, with "
+        f"{' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())} (glibc; see "
+        "uring.bench.echo_servers.MALLOC_ENV)",
         f"- {plan.duration:g} s measured after {plan.warmup:g} s warm-up, {plan.repeat} "
         f"repeats per point, servers interleaved round-robin",
         f"- load average before {load_before:.2f}, after {loadavg()[0]:.2f}; runs with "

@@ -26,10 +26,22 @@ from .peers import unavailable as peer_unavailable
 from .proc import pin
 
 __all__ = ["ServerSpec", "ServerFailed", "RunningServer", "uring_stages", "C_SERVER",
-           "available_servers", "parse_summary"]
+           "available_servers", "parse_summary", "MALLOC_ENV"]
 
 #: The benchmark's name for the C reference server.
 C_SERVER = "c-multishot"
+
+#: Set for every server alike. glibc's malloc serves a large block from its
+#: heap or from a fresh mmap by a threshold that moves with the process's
+#: history, and gives heap memory back (brk) past a trim threshold that moves
+#: with it. asyncio reads into a new 256 KiB bytes object per read
+#: (``max_size``) and shrinks it to what arrived: over the mmap threshold
+#: that is an mmap, an mremap and a munmap per read; on the heap under a low
+#: trim threshold, two brk calls -- either way about 4x the CPU per round
+#: trip -- and which one a fresh process got varied from run to run here.
+#: Fixed thresholds (setting them also stops them moving), above that block,
+#: make every run of every server alike.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": str(4 << 20)}
 
 
 @dataclass(frozen=True)
@@ -131,7 +143,7 @@ class RunningServer:
         self._stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(list(spec.argv) + ["--host", host, "--port", "0"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self._stderr)
+                                     stderr=self._stderr, env={**os.environ, **MALLOC_ENV})
         self.pid = self.proc.pid
         self.cpu = cpu
         pin(self.pid, cpu)
