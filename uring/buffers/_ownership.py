@@ -28,7 +28,7 @@ class Ownership:
 
     def __init__(self, count: int, group: int) -> None:
         # All PROGRAM until given to the kernel. Hot loops may flip a byte
-        # themselves after checking it (BufferRing.add, BufferRing.take_id);
+        # themselves after checking it (BufferRing.add_many, BufferRing.take_id);
         # the methods below are the checked path and build the errors.
         self.owner = bytearray(count)
         self.group = group
