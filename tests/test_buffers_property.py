@@ -74,28 +74,34 @@ class SimConsumer:
     def bundle(self, n):
         size, window, seq = self.group.size, self.sim.pbuf_window(BGID), self.driver.seq
         self.driver.seq += 1
+        held = None   # what the socket holds, when less than the buffers take
         if seq % 2:
-            # Ask for n whole buffers; the source has the last one half full.
+            # Ask for n whole buffers; the socket holds only n - 1/2 of them.
             nbytes = n * size
-            self.ready[seq] = (n - 1) * size + max(1, size // 2)
+            held = self.ready[seq] = (n - 1) * size + max(1, size // 2)
         else:
             # Ask for n - 1/2 buffers: since 6.16 a bundle leaves the truncated
             # end piece out, unless it is the first buffer.
             nbytes = (n - 1) * size + max(1, size // 2)
-        ops.recv(self.ring, seq, 0, None, nbytes=nbytes, buf_group=BGID, bundle=True)
+        # Its own fd, so what this receive leaves queued stays with it.
+        ops.recv(self.ring, seq, seq, None, nbytes=nbytes, buf_group=BGID, bundle=True)
         self.ring.submit_and_wait(1)
         (cqe,) = self.ring.copy_cqes()
         self.ready.pop(seq, None)
         if not window:
             assert cqe.res == -errno.ENOBUFS and cqe.flags == 0
             return None, [], b""
-        if seq % 2:
-            res = min((n - 1) * size + max(1, size // 2), len(window) * size)
-        else:
-            full, part = divmod(nbytes, size)
-            res = part if not full else min(full, len(window)) * size
-        used = -(-res // size)
+        full, part = divmod(nbytes, size)
+        mapped = part if not full else min(full, len(window)) * size
+        got = mapped if held is None else min(held, mapped)
+        res = got
+        if 1 < got < mapped:
+            # The kernel maps for what the socket holds (msg_inq): whole
+            # buffers only, the rest stays queued and the CQE says so.
+            res = got // size * size or got
         assert cqe.res == res and cqe.buffer_id == window[0]
+        assert cqe.sock_nonempty == (res < got)
+        used = -(-res // size)
         self.taken += used
         return cqe, window[:used], payload(seq, res)
 

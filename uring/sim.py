@@ -67,6 +67,7 @@ import ctypes
 import errno
 import itertools
 import mmap
+import os
 import struct
 from typing import Callable
 
@@ -74,6 +75,7 @@ from . import abi
 from .abi import (
     IORING_CQE_BUFFER_SHIFT,
     IORING_CQE_F_BUFFER,
+    IORING_CQE_F_SOCK_NONEMPTY,
     IORING_ENTER_EXT_ARG,
     IORING_ENTER_GETEVENTS,
     IORING_RECVSEND_BUNDLE,
@@ -86,7 +88,6 @@ from .abi import (
     IOU_PBUF_RING_INC,
     IOU_PBUF_RING_MMAP,
 )
-from .barrier import load_acquire
 
 __all__ = ["SimKernel", "SIM_FEATURES", "payload"]
 
@@ -101,6 +102,7 @@ _BUFFER_SHIFT = int(IORING_CQE_BUFFER_SHIFT)
 _BUFFER_SELECT = int(IOSQE_BUFFER_SELECT)
 _BUNDLE = int(IORING_RECVSEND_BUNDLE)
 _POLL_FIRST = int(IORING_RECVSEND_POLL_FIRST)
+_SOCK_NONEMPTY = int(IORING_CQE_F_SOCK_NONEMPTY)
 _PBUF_FLAGS = int(IOU_PBUF_RING_MMAP | IOU_PBUF_RING_INC)
 # The kernel's bounds on one bundle (io_uring/kbuf.c): at most UIO_MAXIOV
 # buffers looked at, and PEEK_MAX_IMPORT mapped for one receive.
@@ -142,11 +144,91 @@ def _endless(fd: int, user_data: int, most: int) -> bytes:
     return payload(user_data, most)
 
 
-def _struct_at(cls, arg):
-    """The ``io_uring_register`` argument ``arg`` (a ctypes object or an address) as ``cls``."""
+# -- user memory, as the kernel reaches it -------------------------------------
+#
+# The kernel never dereferences a user pointer directly: copy_from_user and
+# copy_to_user fault safely and the system call returns -EFAULT. A simulator
+# that used ctypes.memmove or from_address on a program's address would crash
+# the interpreter instead. process_vm_readv/writev on our own pid are the same
+# safe copies (they respect page protections, as copy_to_user does: a write
+# into a read-only mapping faults); where seccomp forbids them, /proc/self/mem
+# still fails with EIO rather than crashing (but writes through protections).
+
+class _iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_process_vm = {}
+for _name in ("process_vm_readv", "process_vm_writev"):
+    _fn = getattr(_libc, _name, None)
+    if _fn is not None:
+        _fn.argtypes = [ctypes.c_int, ctypes.POINTER(_iovec), ctypes.c_ulong,
+                        ctypes.POINTER(_iovec), ctypes.c_ulong, ctypes.c_ulong]
+        _fn.restype = ctypes.c_ssize_t
+        _process_vm[_name] = _fn
+del _name, _fn
+
+
+def _user_copy(name: str, local, addr: int, n: int) -> None:
+    """Move ``n`` bytes between ``local`` (a ctypes buffer) and user address ``addr``."""
+    if not n:
+        return
+    if not addr:
+        raise OSError(errno.EFAULT, "the simulator was given a NULL address")
+    fn = _process_vm.get(name)
+    if fn is not None:
+        here = _iovec(ctypes.addressof(local), n)
+        there = _iovec(addr, n)
+        done = fn(os.getpid(), ctypes.byref(here), 1, ctypes.byref(there), 1, 0)
+        if done == n:
+            return
+        err = ctypes.get_errno() if done < 0 else errno.EFAULT
+        if err not in (errno.ENOSYS, errno.EPERM):
+            raise OSError(errno.EFAULT, f"bad address {addr:#x} ({n} bytes)")
+    with open("/proc/self/mem", "r+b", buffering=0) as mem:
+        try:
+            if name == "process_vm_readv":
+                data = os.pread(mem.fileno(), n, addr)
+                if len(data) != n:
+                    raise OSError(errno.EFAULT, "short read")
+                ctypes.memmove(local, data, n)
+            elif os.pwrite(mem.fileno(), bytes(local)[:n], addr) != n:
+                raise OSError(errno.EFAULT, "short write")
+        except OSError:
+            raise OSError(errno.EFAULT, f"bad address {addr:#x} ({n} bytes)") from None
+
+
+def copy_from_user(addr: int, n: int) -> bytes:
+    """The ``n`` bytes at ``addr``, or ``OSError(EFAULT)`` if they cannot be read."""
+    local = ctypes.create_string_buffer(n)
+    _user_copy("process_vm_readv", local, addr, n)
+    return local.raw
+
+
+def copy_to_user(addr: int, data: bytes) -> None:
+    """Store ``data`` at ``addr``, or raise ``OSError(EFAULT)`` if it cannot be written."""
+    local = ctypes.create_string_buffer(bytes(data), len(data))
+    _user_copy("process_vm_writev", local, addr, len(data))
+
+
+def _arg_address(arg) -> int:
     if arg is None:
         raise OSError(errno.EFAULT, "io_uring_register: arg is NULL")
-    return cls.from_address(arg if isinstance(arg, int) else ctypes.addressof(arg))
+    return arg if isinstance(arg, int) else ctypes.addressof(arg)
+
+
+def _struct_at(cls, arg):
+    """A copy of the ``io_uring_register`` argument ``arg`` (ctypes object or address).
+
+    ``EFAULT`` if it cannot be read, as from the kernel's copy_from_user.
+    """
+    return cls.from_buffer_copy(copy_from_user(_arg_address(arg), ctypes.sizeof(cls)))
+
+
+def _struct_store(arg, obj) -> None:
+    """Write ``obj`` back to the argument's memory (the kernel's copy_to_user)."""
+    copy_to_user(_arg_address(arg), bytes(obj))
 
 
 class _BufferList:
@@ -154,38 +236,39 @@ class _BufferList:
 
     The ring memory is the program's: the sim reads the entries and the tail
     the program writes there, and keeps the head to itself, as Linux does.
+    Every access is a safe copy (:func:`copy_from_user`): a ring the program
+    unmapped gives ``EFAULT`` here, never a crash.
     """
 
     def __init__(self, addr: int, entries: int, head: int) -> None:
+        self.addr = addr
         self.mask = entries - 1
         self.entries = entries
         self.head = head
-        # A view of the program's allocation; it stays alive while registered
-        # (uring.register pins it), as the kernel's page references keep it.
-        self.mem = (ctypes.c_char * (entries * 16)).from_address(addr)
-        self.u16 = memoryview(self.mem).cast("B").cast("H")
+
+    def tail(self) -> int:
+        """The program's u16 tail (``io_uring_buf_ring.tail``, at byte 14)."""
+        # The copy is a system call: a full barrier, at least the acquire the
+        # kernel's smp_load_acquire(&br->tail) gives, so the entries the
+        # program wrote before its release store of the tail are visible.
+        return struct.unpack("<H", copy_from_user(self.addr + 2 * _BUF_TAIL, 2))[0]
 
     def available(self) -> int:
         """Published entries not yet taken: ``tail - head`` (u16)."""
-        # Acquire (the kernel's smp_load_acquire of br->tail): the entries the
-        # program wrote before its release store of the tail are visible now.
-        n = (load_acquire(self.u16, _BUF_TAIL) - self.head) & _U16
+        n = (self.tail() - self.head) & _U16
         if n > self.entries:
             raise AssertionError(f"program published {n} buffers in a ring of {self.entries}")
         return n
 
     def entry(self, i: int) -> tuple[int, int, int]:
         """``(addr, len, bid)`` of the entry ``i`` places after the head."""
-        return _BUF.unpack_from(self.mem, ((self.head + i) & self.mask) * 16)
+        at = self.addr + ((self.head + i) & self.mask) * 16
+        return _BUF.unpack_from(copy_from_user(at, _BUF.size))
 
     def set_len(self, i: int, length: int) -> None:
         """Store entry ``i``'s ``len``, as the kernel does when it truncates one."""
-        struct.pack_into("<I", self.mem, ((self.head + i) & self.mask) * 16 + 8, length)
-
-    def release(self) -> None:
-        """Let go of the program's memory (unregistration, ring teardown)."""
-        self.u16.release()
-
+        copy_to_user(self.addr + ((self.head + i) & self.mask) * 16 + 8,
+                     struct.pack("<I", length))
 
 class SimKernel:
     """The kernel side of one simulated ring (create one per :class:`uring.Ring`).
@@ -218,6 +301,7 @@ class SimKernel:
         self.source = _endless if source is None else source
         self.bundles = bundles
         self._groups: dict[int, _BufferList] = {}   # bgid -> its ring
+        self._queued: dict[int, bytes] = {}   # fd -> bytes a receive left behind
         self.pending: list[tuple[int, int, int]] = []   # (user_data, res, flags)
         self.overflow: list[tuple[int, int, int]] = []
         self.submitted = 0
@@ -308,27 +392,27 @@ class SimKernel:
             if nr_args != 1:
                 raise OSError(errno.EINVAL, f"io_uring_register: nr_args must be 1, not {nr_args}")
             if opcode == abi.IORING_REGISTER_PBUF_STATUS:
-                return self._pbuf_status(_struct_at(abi.io_uring_buf_status, arg))
+                status = _struct_at(abi.io_uring_buf_status, arg)
+                self._pbuf_status(status)
+                _struct_store(arg, status)
+                return 0
             reg = _struct_at(abi.io_uring_buf_reg, arg)
             if opcode == abi.IORING_REGISTER_PBUF_RING:
                 return self._register_pbuf_ring(reg)
             return self._unregister_pbuf_ring(reg)
         if opcode == abi.IORING_REGISTER_PROBE:
-            probe = abi.io_uring_probe.from_address(arg if isinstance(arg, int)
-                                                    else ctypes.addressof(arg))
+            probe = abi.io_uring_probe()
             probe.last_op = abi.IORING_OP_NOP
             probe.ops_len = 1
-            op = abi.io_uring_probe_op.from_address(
-                ctypes.addressof(probe) + ctypes.sizeof(abi.io_uring_probe))
+            op = abi.io_uring_probe_op()
             op.op, op.flags = abi.IORING_OP_NOP, abi.IO_URING_OP_SUPPORTED
+            _struct_store(arg, bytes(probe) + bytes(op))
             return 0
         raise OSError(errno.EINVAL, f"io_uring_register: opcode {opcode} not simulated")
 
     def close(self, fd: int) -> None:
         """Close the simulated ring fd (its buffer groups go with it)."""
         self._check_fd(fd)
-        for group in self._groups.values():
-            group.release()
         self._groups.clear()
         self.u32.release()
         self.fd = -1
@@ -365,10 +449,13 @@ class SimKernel:
         if reg.ring_addr & (mmap.PAGESIZE - 1):
             raise OSError(errno.EINVAL, "IORING_REGISTER_PBUF_RING: ring_addr must be"
                           " page-aligned")
+        # The kernel pins the ring's pages here (io_pin_pages): memory the
+        # program cannot read and write fails now with EFAULT.
+        ring = copy_from_user(reg.ring_addr, entries * 16)
         group = _BufferList(reg.ring_addr, entries, self.pbuf_start)
         # The register call is a system call, a full barrier: the program
         # reads this tail after it returns, no ordering needed beyond that.
-        group.u16[_BUF_TAIL] = self.pbuf_start
+        copy_to_user(reg.ring_addr, ring[:14] + struct.pack("<H", self.pbuf_start))
         self._groups[reg.bgid] = group
         return 0
 
@@ -376,10 +463,8 @@ class SimKernel:
         if any(reg.resv) or reg.flags:
             raise OSError(errno.EINVAL, "IORING_UNREGISTER_PBUF_RING: flags and reserved"
                           " fields must be 0")
-        group = self._groups.pop(reg.bgid, None)
-        if group is None:
+        if self._groups.pop(reg.bgid, None) is None:
             raise OSError(errno.ENOENT, f"IORING_UNREGISTER_PBUF_RING: no group {reg.bgid}")
-        group.release()
         return 0
 
     def _pbuf_status(self, status) -> int:
@@ -391,6 +476,30 @@ class SimKernel:
                           f" {status.buf_group}")
         status.head = group.head
         return 0
+
+    def _receive(self, fd: int, user_data: int, most: int) -> bytes:
+        """What a receive of at most ``most`` bytes finds on ``fd``.
+
+        Bytes a bundle left behind (:meth:`_select_bundle`) come first, as
+        they would from a socket's queue; only when none wait is the source
+        asked.
+        """
+        queued = self._queued.pop(fd, b"")
+        if not queued:
+            return self.source(fd, user_data, most)[:most]
+        if len(queued) > most:
+            self._queued[fd] = queued[most:]
+        return queued[:most]
+
+    def _unreceive(self, fd: int, data: bytes) -> None:
+        """Put ``data`` back at the front of ``fd``'s queue (it was not taken)."""
+        if data:
+            self._queued[fd] = data + self._queued.get(fd, b"")
+
+    def _nonempty(self, fd: int) -> int:
+        # io_recv_finish: IORING_CQE_F_SOCK_NONEMPTY when msg_inq > 0 after
+        # the receive. The sim knows only of bytes a receive left behind.
+        return _SOCK_NONEMPTY if self._queued.get(fd) else 0
 
     def _select(self, opcode: int, fd: int, len_: int, user_data: int,
                 bgid: int) -> tuple[int, int]:
@@ -405,34 +514,40 @@ class SimKernel:
             return -errno.ENOBUFS, 0
         addr, length, bid = group.entry(0)
         most = length if not len_ or len_ > length else len_
-        data = self.source(fd, user_data, most)[:most]
-        if not data and opcode == abi.IORING_OP_RECV:
+        data = self._receive(fd, user_data, most)
+        recv = opcode == abi.IORING_OP_RECV
+        if recv and not data:
             # A receive of 0 bytes (EOF) puts the buffer back (io_kbuf_recycle):
             # the head does not move and the CQE names no buffer. A READ of 0
             # bytes still uses it up (kiocb_done puts it, F_BUFFER set).
             return 0, 0
-        ctypes.memmove(addr, data, len(data))
+        try:
+            copy_to_user(addr, data)
+        except OSError:
+            if recv:
+                # The copy faulted: the data stays queued and the buffer goes
+                # back (io_recv recycles it when nothing was received).
+                self._unreceive(fd, data)
+                return -errno.EFAULT, 0
+            # A READ from a file that cannot poll committed its buffer when
+            # it selected it (io_ring_buffer_select): the CQE names it.
+            group.head = (group.head + 1) & _U16
+            return -errno.EFAULT, _F_BUFFER | bid << _BUFFER_SHIFT
         group.head = (group.head + 1) & _U16
-        return len(data), _F_BUFFER | bid << _BUFFER_SHIFT
+        nonempty = self._nonempty(fd) if recv else 0
+        return len(data), _F_BUFFER | bid << _BUFFER_SHIFT | nonempty
 
-    def _select_bundle(self, fd: int, len_: int, user_data: int,
-                       bgid: int) -> tuple[int, int]:
-        """Consecutive buffers from ``bgid``'s head, filled in order (6.10 bundles).
+    @staticmethod
+    def _peek(group: _BufferList, avail: int, max_len: int):
+        """The buffers io_ring_buffers_peek maps for ``max_len`` bytes.
 
-        io_ring_buffers_peek maps buffers for ``len`` bytes, or with ``len`` 0
-        for as many as the socket holds (the endless source: all it may), never
-        more than 256; the CQE names the first, and the head moves past every
-        buffer the data reached (io_bundle_nbufs).
+        Returns ``(iovs, first_len)``: ``iovs`` as ``(addr, len, bid)``, and
+        the length the first buffer is cut to when ``max_len`` is smaller
+        (else None). Never more than 256 buffers, nor more than ``max_len``
+        needs at the first buffer's size.
         """
-        group = self._groups.get(bgid)
-        avail = 0 if group is None else min(group.available(), _UIO_MAXIOV)
-        if not avail:
-            return -errno.ENOBUFS, 0
-        max_len = len_ or _INT_MAX
         first = group.entry(0)[1]
-        if not first:
-            return -errno.ENOBUFS, 0
-        iovs = []
+        iovs, first_len = [], None
         for i in range(min(avail, -(-max_len // first), _PEEK_MAX_IMPORT)):
             addr, length, bid = group.entry(i)
             if length > max_len:
@@ -440,26 +555,59 @@ class SimKernel:
                     # Since 6.16 a truncated end piece is left out: more data
                     # will come, better to stop at the last full buffer.
                     break
-                length = max_len
-                group.set_len(0, length)
+                length = first_len = max_len
             iovs.append((addr, length, bid))
             max_len -= length
             if not max_len:
                 break
-        most = sum(length for _, length, _ in iovs)
-        data = self.source(fd, user_data, most)[:most]
+        return iovs, first_len
+
+    def _select_bundle(self, fd: int, len_: int, user_data: int,
+                       bgid: int) -> tuple[int, int]:
+        """Consecutive buffers from ``bgid``'s head, filled in order (6.10 bundles).
+
+        io_recv_buf_select maps buffers for ``len`` bytes, or with ``len`` 0
+        for as many as the socket holds (``msg_inq``), never more than 256.
+        The sim learns what the socket holds by asking the source for what
+        the first mapping could take; when that is less, it maps again for
+        that much, as the kernel would have from ``msg_inq``, so only whole
+        buffers are taken and what is left stays queued, reported with
+        ``IORING_CQE_F_SOCK_NONEMPTY``. The CQE names the first buffer, and
+        the head moves past every buffer the data reached (io_bundle_nbufs).
+        """
+        group = self._groups.get(bgid)
+        avail = 0 if group is None else min(group.available(), _UIO_MAXIOV)
+        if not avail or not group.entry(0)[1]:
+            return -errno.ENOBUFS, 0
+        iovs, first_len = self._peek(group, avail, len_ or _INT_MAX)
+        mapped = sum(length for _, length, _ in iovs)
+        data = self._receive(fd, user_data, mapped)
         if not data:
             return 0, 0   # EOF: the buffers go back, as for a single receive
+        if 1 < len(data) < mapped:
+            # The kernel sizes the mapping by msg_inq when it is above 1:
+            # min_not_zero(sr->len, msg_inq).
+            inq = len(data) if not len_ else min(len_, len(data))
+            iovs, first_len = self._peek(group, avail, inq)
+            taken = sum(length for _, length, _ in iovs)
+            self._unreceive(fd, data[taken:])
+            data = data[:taken]
         done = used = 0
-        for addr, length, _ in iovs:
-            if done == len(data):
-                break
-            piece = data[done:done + length]
-            ctypes.memmove(addr, piece, len(piece))
-            done += len(piece)
-            used += 1
+        try:
+            for addr, length, _ in iovs:
+                if done == len(data):
+                    break
+                piece = data[done:done + length]
+                copy_to_user(addr, piece)
+                done += len(piece)
+                used += 1
+        except OSError:
+            self._unreceive(fd, data)
+            return -errno.EFAULT, 0
+        if first_len is not None:
+            group.set_len(0, first_len)
         group.head = (group.head + used) & _U16
-        return len(data), _F_BUFFER | iovs[0][2] << _BUFFER_SHIFT
+        return len(data), _F_BUFFER | iovs[0][2] << _BUFFER_SHIFT | self._nonempty(fd)
 
     # -- the simulated kernel at work -------------------------------------------
 
