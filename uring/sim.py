@@ -58,7 +58,16 @@ RECV with ``IORING_RECVSEND_BUNDLE`` fills consecutive buffers in one CQE::
 
 The 20 bytes asked for map buffers 1 and 2 whole and would need only 4 bytes
 of buffer 3; since 6.16 (and in the stable kernels it went back to) Linux
-leaves such a truncated end piece out of a bundle, and so does the sim.
+leaves such a truncated end piece out of a bundle, and so does the sim. The
+same holds when the *socket* holds less than the buffers would take: Linux
+maps for ``msg_inq``, so a source that gives fewer bytes gets whole buffers
+only, the rest stays queued for that fd's next receive, and the CQE carries
+``IORING_CQE_F_SOCK_NONEMPTY``.
+
+Program memory is reached as the kernel reaches it, never by dereferencing a
+pointer: an address that is not mapped, or a read-only page written to, gives
+``-EFAULT`` in the CQE (or ``OSError(EFAULT)`` from ``register``), as Linux
+does, instead of crashing the interpreter.
 """
 
 from __future__ import annotations
