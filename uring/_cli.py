@@ -22,7 +22,7 @@ import socket
 import sys
 from typing import Callable, NoReturn
 
-__all__ = ["plain", "make_parser", "add_version", "int_range", "port", "host", "run"]
+__all__ = ["plain", "make_parser", "add_version", "int_range", "int_list", "number", "port", "host", "run"]
 
 # reST roles (:mod:`x`, :func:`~a.b`, :class:`text <target>`), literals, emphasis.
 _ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
@@ -93,6 +93,42 @@ def int_range(lo: int, hi: int | None = None, what: str = "") -> Callable[[str],
         return value
 
     convert.__name__ = "integer"
+    return convert
+
+
+def int_list(lo: int, hi: int | None = None, what: str = "") -> Callable[[str], tuple[int, ...]]:
+    """An argparse ``type`` for comma-separated integers, each in ``lo..hi``."""
+    one = int_range(lo, hi, what)
+    expected = f"expected comma-separated {what or 'integers'} " + (
+        f"from {lo} to {hi}" if hi is not None else f"of at least {lo}")
+
+    def convert(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(one(x.strip()) for x in text.split(",") if x.strip())
+        except argparse.ArgumentTypeError:
+            values = ()
+        if not values:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} ({expected})")
+        return values
+
+    convert.__name__ = "integer list"
+    return convert
+
+
+def number(lo: float, strict: bool = False) -> Callable[[str], float]:
+    """An argparse ``type`` accepting a number ``>= lo`` (``> lo`` when ``strict``)."""
+    expected = f"expected a number {'above' if strict else 'of at least'} {lo:g}"
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value > lo if strict else value >= lo) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} ({expected})")
+        return value
+
+    convert.__name__ = "number"
     return convert
 
 
