@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--stage is required (--list shows the stages)")
     try:
         return common.main(argv)
+    except BrokenPipeError:
+        raise   # stdout's reader went away: _cli.run ends quietly
     except OSError as e:
         why = (f"cannot listen on {args.host}:{args.port}: {_LISTEN_ERRORS[e.errno]}"
                if e.errno in _LISTEN_ERRORS else e.strerror or str(e))
