@@ -84,6 +84,7 @@ def int_range(lo: int, hi: int | None = None, what: str = "") -> Callable[[str],
     expected = f"expected {what or 'an integer'} {bounds}"
 
     def convert(text: str) -> int:
+        """``text`` as an integer in range, or ``ArgumentTypeError`` naming it."""
         try:
             value = int(text, 10)
         except ValueError:
@@ -103,6 +104,7 @@ def int_list(lo: int, hi: int | None = None, what: str = "") -> Callable[[str], 
         f"from {lo} to {hi}" if hi is not None else f"of at least {lo}")
 
     def convert(text: str) -> tuple[int, ...]:
+        """``text`` as integers in range, or ``ArgumentTypeError`` naming it."""
         try:
             values = tuple(one(x.strip()) for x in text.split(",") if x.strip())
         except argparse.ArgumentTypeError:
@@ -120,6 +122,7 @@ def number(lo: float, strict: bool = False) -> Callable[[str], float]:
     expected = f"expected a number {'above' if strict else 'of at least'} {lo:g}"
 
     def convert(text: str) -> float:
+        """``text`` as a number in range, or ``ArgumentTypeError`` naming it."""
         try:
             value = float(text)
         except ValueError:
