@@ -206,6 +206,8 @@ def test_runner_with_the_python_client_says_it_may_be_the_bottleneck(tmp_path):
     assert "client: python" in summary
 
 
-def test_runner_reports_no_server(capsys):
-    assert echo.main(["--servers", "no-such-server", "--out", "/nonexistent/x"]) == 1
-    assert "no server to benchmark" in capsys.readouterr().err
+def test_runner_refuses_an_unknown_server_before_running(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        echo.main(["--servers", "no-such-server", "--out", "/nonexistent/x"])
+    assert exit_.value.code == 2
+    assert "unknown server 'no-such-server'" in capsys.readouterr().err

@@ -14,7 +14,6 @@ version that added it.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import errno
 import functools
@@ -23,7 +22,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from . import abi, syscall
+from . import _cli, abi, syscall
 from .abi import IoringFeat, IoringOp, IoringSetup
 from .ring import Ring
 
@@ -212,7 +211,7 @@ def _print_report(probe: Probe, out) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m uring.probe``."""
-    parser = argparse.ArgumentParser(prog="python -m uring.probe", description=__doc__.split("\n")[0])
+    parser = _cli.make_parser("python -m uring.probe", __doc__)
     parser.add_argument("--json", action="store_true", help="print JSON for programs")
     args = parser.parse_args(argv)
     probe = get()
@@ -225,4 +224,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _cli.run(main)

@@ -11,7 +11,7 @@ here, never asserted in tests. Shared helpers: :mod:`uring.bench.stats`,
 :mod:`uring.bench.svg`, :mod:`uring.bench.proc`.
 """
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "SUMMARIES"]
 
 #: Command name -> module of this package with a ``main(argv) -> int``.
 COMMANDS: dict[str, str] = {
@@ -19,4 +19,13 @@ COMMANDS: dict[str, str] = {
     "nop": "nop",
     "packets": "packets",
     "tcp-rx": "tcp_rx",
+}
+
+#: Command name -> what it measures, in one line (``python -m uring.bench --help``).
+SUMMARIES: dict[str, str] = {
+    "echo": "requests/s, latency and CPU per round trip of the echo stages against "
+            "epoll, a C io_uring server and asyncio/selectors/uvloop",
+    "nop": "NOP round trips per second: the library's overhead over a bare loop",
+    "packets": "received packets/s of every packet receive path over a veth pair (root)",
+    "tcp-rx": "TCP receive bandwidth over loopback: multishot RECV against epoll",
 }

@@ -31,10 +31,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from .. import native
+from .. import _cli, native
+from ..echo.registry import STAGES
 from .echo_report import (Run, aggregate, render_tables, targets_section, write_charts,
                           write_csv)
+from .peers import PEERS
 from .echo_servers import (C_SERVER, MALLOC_ENV, RunningServer, ServerFailed, ServerSpec,
                            available_servers)
 from .proc import (PerfSyscalls, cpu_times, loadavg, perf_unavailable, pick_cpus, pin,
@@ -156,40 +159,52 @@ def measure(spec: ServerSpec, clients: int, size: int, *, repeat: int, duration:
     return run
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    if not values or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
+def _stage_names() -> list[str]:
+    return [s.name for s in STAGES]
 
 
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
+def _server_names() -> list[str]:
+    return _stage_names() + [C_SERVER] + list(PEERS)
+
+
+def _names(known: Callable[[], list[str]], what: str) -> Callable[[str], list[str]]:
+    """An argparse ``type``: comma-separated names, each one of ``known()``.
+
+    An unknown name is refused here, before anything runs: a typo would
+    otherwise cost a whole benchmark of the servers that were not asked for.
+    """
+    def convert(text: str) -> list[str]:
+        names = [x.strip() for x in text.split(",") if x.strip()]
+        unknown = [n for n in names if n not in known()]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {', '.join(map(repr, unknown)) or repr(text)} "
+                f"(known: {', '.join(known())})")
+        return names
+
+    convert.__name__ = what
+    return convert
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m uring.bench echo``."""
-    ap = argparse.ArgumentParser(
-        prog="python -m uring.bench echo",
-        description="Echo benchmark: uring stages vs the epoll stage, C and Python peers.")
-    ap.add_argument("--stages", type=_names, default=None,
+    ap = _cli.make_parser("python -m uring.bench echo", __doc__)
+    ap.add_argument("--stages", type=_names(_stage_names, "stage"), default=None,
                     help="uring stages to run (default: every stage `python -m uring.echo "
                          "--list` shows); the epoll stage always runs")
-    ap.add_argument("--servers", type=_names, default=None,
+    ap.add_argument("--servers", type=_names(_server_names, "server"), default=None,
                     help="run only these servers (stage names, c-multishot, asyncio, "
                          "asyncio-streams, selectors, uvloop)")
-    ap.add_argument("--clients", type=_ints, default=None,
+    ap.add_argument("--clients", type=_cli.int_list(1, None, "client counts"), default=None,
                     help="client counts (default 1,50,150,300,500,1000)")
-    ap.add_argument("--sizes", type=_ints, default=None,
+    ap.add_argument("--sizes", type=_cli.int_list(1, None, "message sizes"), default=None,
                     help="message sizes in bytes (default 128,512,1000)")
-    ap.add_argument("--duration", type=float, default=None,
+    ap.add_argument("--duration", type=_cli.number(0, strict=True), default=None,
                     help="measured seconds per run (default 2)")
-    ap.add_argument("--warmup", type=float, default=None,
+    ap.add_argument("--warmup", type=_cli.number(0), default=None,
                     help="warm-up seconds before each measurement (default 1)")
-    ap.add_argument("--repeat", type=int, default=None, help="runs per point (default 3)")
+    ap.add_argument("--repeat", type=_cli.int_range(1), default=None,
+                    help="runs per point (default 3)")
     ap.add_argument("--quick", action="store_true",
                     help="small matrix in about a minute: 50,500 clients × 128 B, "
                          "2 repeats of 0.3 s after 0.15 s warm-up")
@@ -201,13 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-perf", action="store_true",
                     help="skip the perf runs that count system calls of the servers that "
                          "do not count their own")
-    ap.add_argument("--noise-threshold", type=float, default=0.25, metavar="CPUS",
+    ap.add_argument("--noise-threshold", type=_cli.number(0), default=0.25, metavar="CPUS",
                     help="re-run a run during which other work used more than this many "
                          "CPUs (default 0.25)")
-    ap.add_argument("--max-reruns", type=int, default=None,
+    ap.add_argument("--max-reruns", type=_cli.int_range(0), default=None,
                     help="re-runs of a noisy run (default 2, 1 with --quick); the quietest "
                          "is kept")
-    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--host", type=_cli.host, default="127.0.0.1",
+                    help="address the servers listen on (default 127.0.0.1)")
     return ap
 
 
@@ -308,21 +324,47 @@ def _measure_quietly(plan: Plan, spec: ServerSpec, clients: int, size: int, rep:
             best = run
         if not run.ok or not run.noisy:
             break
-        _say(f"echo:   noisy ({run.other_cpus:.2f} CPUs of other load), re-running")
+        if attempt > plan.max_reruns:
+            _say(f"echo:   noisy ({run.other_cpus:.2f} CPUs of other load), no re-run left "
+                 f"(--max-reruns {plan.max_reruns}): the quietest run is kept")
+        else:
+            _say(f"echo:   noisy ({run.other_cpus:.2f} CPUs of other load), re-running "
+                 f"({attempt}/{plan.max_reruns})")
     return best
+
+
+#: Seconds a run takes besides warm-up and measurement (start and stop server and client).
+_START_STOP_S = 0.5
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _run_matrix(plan: Plan) -> list[Run]:
     points = [(size, n) for size in plan.sizes for n in plan.clients]
-    total = len(points) * (len(plan.specs) * plan.repeat + len(plan.perf_specs))
-    per_run = plan.warmup + plan.duration + 0.5
+    measured = len(points) * len(plan.specs) * plan.repeat
+    total = measured + len(points) * len(plan.perf_specs)
+    # A run: warm-up and measurement, plus starting and stopping two processes.
+    per_run = plan.warmup + plan.duration + _START_STOP_S
+    least = total * per_run
+    most = least + measured * plan.max_reruns * per_run
     _say(f"echo: {len(plan.specs)} servers ({', '.join(s.name for s in plan.specs)}), "
          f"{len(points)} points × {plan.repeat} repeats, {plan.client_kind} client on CPU "
          f"{plan.cpus[0]}, servers on CPU {plan.cpus[1]}: {total} runs, about "
-         f"{total * per_run / 60:.1f} min")
+         f"{_minutes(least)}" + (f", up to {_minutes(most)} if every run is noisy and re-run "
+                                 f"{plan.max_reruns} time(s)" if most > least else ""))
     runs: list[Run] = []
     broken: set[str] = set()
     done = 0
+    t0 = time.monotonic()
+
+    def left() -> str:
+        # What the runs so far took, per run, times the runs still to go.
+        elapsed = time.monotonic() - t0
+        return f"  (about {_minutes(elapsed / done * (total - done))} left)" \
+            if 0 < done < total else ""
+
     for size, n in points:
         for rep in range(plan.repeat):
             # Rotate the order each repeat: no server always runs first or last.
@@ -336,7 +378,7 @@ def _run_matrix(plan: Plan) -> list[Run]:
                 _say(f"[{done}/{total}] {spec.name:<16} {n:>5} clients × {size:>5} B: "
                      + (f"{run.rps:>10,.0f} req/s  {run.server_cpu_us_per_rt or 0:6.2f} µs "
                         f"CPU/rt  other {run.other_cpus or 0:.2f} CPUs"
-                        if run.ok else f"FAILED: {run.error}"))
+                        if run.ok else f"FAILED: {run.error}") + left())
                 if run.rps is None and not any(r.server == spec.name and r.ok for r in runs):
                     broken.add(spec.name)   # never started: do not try it again
                     _say(f"echo:   {spec.name} left out of the rest of this run")
@@ -349,7 +391,8 @@ def _run_matrix(plan: Plan) -> list[Run]:
             runs.append(run)
             _say(f"[{done}/{total}] {spec.name:<16} {n:>5} clients × {size:>5} B: "
                  + (f"{run.syscalls_per_rt:.2f} syscalls/rt (perf)"
-                    if run.syscalls_per_rt is not None else f"perf: {run.error or 'n/a'}"))
+                    if run.syscalls_per_rt is not None else f"perf: {run.error or 'n/a'}")
+                 + left())
     return runs
 
 
@@ -397,6 +440,12 @@ def _write_results(plan: Plan, runs: list[Run], command: str, started: str,
     print(targets)
     print(f"results: {plan.out}/ (summary.md, echo.csv, runs.csv, "
           f"{', '.join(p.name for p in charts)})")
+    measured = [r for r in runs if r.purpose == "measure"]
+    noisy = [r for r in measured if r.noisy]
+    points = {(r.server, r.clients, r.size) for r in noisy}
+    print(f"echo: {len(noisy)} of {len(measured)} runs ({len(points)} of {len(agg)} points) stayed "
+          f"noisy after re-runs (more than {plan.noise_threshold:g} CPUs of other load); "
+          f"{len(failures)} failed; report: {plan.out / 'summary.md'}")
     bad = [p for p in agg.values() if p.mismatches or p.errors]
     return 1 if failures or bad else 0
 

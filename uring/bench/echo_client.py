@@ -14,7 +14,6 @@ says that the client may be the bottleneck.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import random
@@ -26,6 +25,7 @@ import threading
 import time
 from array import array
 
+from .. import _cli
 from .proc import task_cpu_ns
 from .stats import percentile
 
@@ -243,7 +243,7 @@ def check_echo(host: str, port: int, sizes: tuple[int, ...] = (1, 100, 4096, 655
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit status 1 on any mismatch or connection error."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _cli.make_parser("python -m uring.bench.echo_client", __doc__)
     ap.add_argument("--address", required=True, metavar="HOST:PORT")
     ap.add_argument("--number", type=int, default=50)
     ap.add_argument("--length", type=int, default=128)

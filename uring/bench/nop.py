@@ -14,14 +14,12 @@ The ratio (library time per NOP / bare time per NOP) is the library's overhead.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import struct
-import sys
 import time
 from pathlib import Path
 
-from .. import abi, ops
+from .. import _cli, abi, ops
 from ..ring import Ring
 from ..syscall import io_uring_enter
 
@@ -73,6 +71,10 @@ def run_bare(ring: Ring, batch: int, total: int) -> float:
     return time.perf_counter() - t0
 
 
+#: Width of a rate column: "99,999,999 (99,999,999-99,999,999)", up to 10^8 NOPs/s.
+_W = 34
+
+
 def _rate(total: int, times: list[float]) -> str:
     """``median (min-max)`` NOPs per second."""
     return (f"{total / statistics.median(times):,.0f} "
@@ -92,25 +94,25 @@ def _write(out: Path, header: str, rows: list[tuple]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Print NOPs/s for the library (both reaping forms) and the bare loop per batch size."""
-    parser = argparse.ArgumentParser(prog="python -m uring.bench nop",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", default="1,8,32,256", help="comma-separated batch sizes")
-    parser.add_argument("--total", type=int, default=200_000, help="NOPs per measurement")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="measurements per point (median shown)")
+    parser = _cli.make_parser("python -m uring.bench nop", __doc__)
+    parser.add_argument("--batches", type=_cli.int_list(1, 32768, "batch sizes"),
+                        default=(1, 8, 32, 256),
+                        help="comma-separated batch sizes, 1..32768 (default 1,8,32,256)")
+    parser.add_argument("--total", type=_cli.int_range(1), default=200_000,
+                        help="NOPs per measurement (default 200000)")
+    parser.add_argument("--repeat", type=_cli.int_range(1), default=5,
+                        help="measurements per point, median shown (default 5)")
     parser.add_argument("--out", type=Path, default=None,
                         help="also write the table to OUT/summary.md (e.g. docs/benchmarks/nop)")
     args = parser.parse_args(argv)
-    batches = [int(b) for b in args.batches.split(",")]
-    if any(not 1 <= b <= 32768 for b in batches) or args.total < 1 or args.repeat < 1:
-        parser.error("batches must be in 1..32768, --total and --repeat at least 1")
+    batches = list(args.batches)
     header = (f"{args.total} NOPs per run, median (min-max) of {args.repeat} runs, the three "
               "loops interleaved. uring = ops.nop + submit_and_wait + copy_cqes_raw (tuples); "
               "uring+Cqe = the same with copy_cqes (Cqe objects); bare = "
               "struct.pack_into/unpack_from straight on the mapped rings. "
               "ratio = time per NOP / bare's.")
     print(f"NOP round trips per second: {header}\n")
-    print(f"{'batch':>5}  {'uring':>28}  {'uring+Cqe':>28}  {'bare':>28}  "
+    print(f"{'batch':>5}  {'uring':>{_W}}  {'uring+Cqe':>{_W}}  {'bare':>{_W}}  "
           f"{'ratio':>5}  {'+Cqe':>5}")
     rows = []
     # Separate rings of the same size, so no loop sees another's indices.
@@ -128,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             row = (batch, _rate(total, raw), _rate(total, named), _rate(total, bare),
                    f"{statistics.median(raw) / b:.2f}", f"{statistics.median(named) / b:.2f}")
             rows.append(row)
-            print(f"{row[0]:>5}  {row[1]:>28}  {row[2]:>28}  {row[3]:>28}  {row[4]:>5}  "
-                  f"{row[5]:>5}")
+            print(f"{row[0]:>5}  {row[1]:>{_W}}  {row[2]:>{_W}}  {row[3]:>{_W}}  "
+                  f"{row[4]:>5}  {row[5]:>5}", flush=True)
     if args.out is not None:
         _write(args.out, header, rows)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _cli.run(main)

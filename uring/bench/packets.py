@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import _cli
 from ..packet import netns, stacks
 from ..packet.frames import check_size
 from ..packet.lab import Point, StackError, flows_for, run_point
@@ -44,18 +45,18 @@ __all__ = ["main", "build_parser", "plan"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's options."""
-    ap = argparse.ArgumentParser(prog="python -m uring.bench packets", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _cli.make_parser("python -m uring.bench packets", __doc__)
     ap.add_argument("--sizes", default="64,512,1500",
-                    help="frame sizes in bytes, without FCS (default 64,512,1500)")
+                    help="frame sizes in bytes, without FCS, 60..1514 (default 64,512,1500)")
     ap.add_argument("--stacks", default="all",
                     help=f"comma-separated stacks (default all: {','.join(stacks.names())})")
-    ap.add_argument("--repeats", type=int, default=5, help="runs per point (default 5)")
+    ap.add_argument("--repeats", type=_cli.int_range(1), default=5,
+                    help="runs per point (default 5)")
     ap.add_argument("--duration", type=float, default=1.0,
                     help="seconds the generator sends per run (default 1)")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="generator rate in frames/s (default 0: as fast as it can)")
-    ap.add_argument("--queues", type=int, default=1,
+    ap.add_argument("--queues", type=_cli.int_range(1, 64), default=1,
                     help="RX/TX queues per veth end (one NAPI thread each)")
     ap.add_argument("--cores", type=int, default=1,
                     help="CPUs for the receive side (NAPI threads spread over them; the "
@@ -67,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def plan(args: argparse.Namespace) -> tuple[list[int], list[str], dict[str, str]]:
     """Sizes, runnable stacks, and {stack: why not} for the others; ``ValueError`` on bad input."""
-    sizes = [check_size(int(s)) for s in args.sizes.split(",") if s.strip()]
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes:
+        raise ValueError(f"--sizes {args.sizes!r}: expected comma-separated frame sizes "
+                         "in bytes, such as 64,512,1500")
+    sizes = [check_size(s) for s in sizes]
     names = stacks.names() if args.stacks == "all" else \
         [s.strip() for s in args.stacks.split(",") if s.strip()]
     for name in names:
@@ -84,12 +92,16 @@ def plan(args: argparse.Namespace) -> tuple[list[int], list[str], dict[str, str]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table; write the files."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         sizes, names, skipped = plan(args)
+    except ValueError as e:
+        parser.error(str(e))
+    try:
         netns.check_prerequisites()
-    except (ValueError, PermissionError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (PermissionError, FileNotFoundError) as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
     out = args.out or Path("results") / time.strftime("packets-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
@@ -187,4 +199,4 @@ def _write(out: Path, sizes, names, runs, skipped, refused, args) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _cli.run(main)

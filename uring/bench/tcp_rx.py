@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import _cli
 from ..packet.lab import EventReader, repo_env
 from .stats import fmt_spread, spread
 from .svg import line_chart
@@ -40,20 +41,32 @@ RECEIVERS = ("uring", "epoll")
 
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's options."""
-    ap = argparse.ArgumentParser(prog="python -m uring.bench tcp-rx", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--receivers", default=",".join(RECEIVERS),
+    ap = _cli.make_parser("python -m uring.bench tcp-rx", __doc__)
+    ap.add_argument("--receivers", type=_receivers, default=list(RECEIVERS),
                     help="comma-separated: uring, epoll (default both)")
-    ap.add_argument("--repeats", type=int, default=5, help="runs per point (default 5)")
-    ap.add_argument("--bytes", type=int, default=2_000_000_000,
-                    help="bytes per run (default 2e9)")
-    ap.add_argument("--buffer-sizes", default="65536",
+    ap.add_argument("--repeats", type=_cli.int_range(1), default=5,
+                    help="runs per point (default 5)")
+    ap.add_argument("--bytes", type=_cli.int_range(1), default=2_000_000_000,
+                    help="bytes per run (default 2000000000)")
+    ap.add_argument("--buffer-sizes", type=_cli.int_list(1, 2**31 - 1, "buffer sizes"),
+                    default=(65536,),
                     help="receive buffer sizes to compare, comma-separated (default 65536)")
-    ap.add_argument("--buffers", type=int, default=64, help="buffers in the io_uring ring")
-    ap.add_argument("--chunk", type=int, default=1 << 16, help="sender bytes per send()")
+    ap.add_argument("--buffers", type=_cli.int_range(1, 32768), default=64,
+                    help="buffers in the io_uring buffer ring, 1..32768 (default 64)")
+    ap.add_argument("--chunk", type=_cli.int_range(1), default=1 << 16,
+                    help="sender bytes per send() (default 65536)")
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default results/tcp-rx-<timestamp>)")
     return ap
+
+
+def _receivers(text: str) -> list[str]:
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if not names or any(r not in RECEIVERS for r in names):
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r} (expected a comma-separated choice of "
+            f"{', '.join(RECEIVERS)})")
+    return names
 
 
 def _free_port() -> int:
@@ -98,14 +111,7 @@ def run_once(receiver: str, nbytes: int, buffer_size: int, buffers: int, chunk: 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table; write the files."""
     args = build_parser().parse_args(argv)
-    receivers = [r.strip() for r in args.receivers.split(",") if r.strip()]
-    sizes = [int(s) for s in args.buffer_sizes.split(",") if s.strip()]
-    bad = [r for r in receivers if r not in RECEIVERS]
-    if bad or not receivers or args.repeats < 1 or args.bytes < 1 or not sizes \
-            or min(sizes) < 1:
-        print(f"error: receivers must be among {RECEIVERS}, repeats/bytes/sizes positive",
-              file=sys.stderr)
-        return 2
+    receivers, sizes = args.receivers, list(args.buffer_sizes)
     cpus = sorted(os.sched_getaffinity(0))
     pair = (cpus[0], cpus[1] if len(cpus) > 1 else cpus[0])
     out = args.out or Path("results") / time.strftime("tcp-rx-%Y%m%d-%H%M%S")
@@ -156,4 +162,4 @@ def _write(out: Path, receivers: list[str], sizes: list[int], runs: list[dict],
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _cli.run(main)

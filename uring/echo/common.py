@@ -409,5 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         totals, ok = _serve(cls, listeners[0], args, lambda: _announce(name)), True
     else:
         totals, ok = _serve_workers(cls, listeners, args)
-    print(format_summary(stage.name, args.workers, totals), flush=True)
+    # On a terminal the ^C the tty echoed ends the line: the summary gets its own.
+    print("\n" * sys.stdout.isatty() + format_summary(stage.name, args.workers, totals),
+          flush=True)
     return 0 if ok else 1

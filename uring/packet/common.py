@@ -31,6 +31,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
+from .. import _cli
 from .frames import DEFAULT_PORT
 from .stats import RxResult
 
@@ -170,7 +171,7 @@ class RxConfig:
 
 def rx_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The options every receiver takes."""
-    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap = _cli.make_parser(prog, description)
     ap.add_argument("--iface", required=True, help="interface to receive on")
     ap.add_argument("--port", type=int, default=DEFAULT_PORT, help="UDP destination port")
     ap.add_argument("--run-id", type=int, default=0, help="only count frames of this run id")

@@ -39,6 +39,7 @@ import socket
 import sys
 import time
 
+from .. import _cli
 from ..abi.if_packet import PACKET_QDISC_BYPASS, SOL_PACKET
 from . import native
 from .common import emit, ifindex, pin_cpu
@@ -55,8 +56,7 @@ STALL_SECONDS = 5.0
 
 def build_parser() -> argparse.ArgumentParser:
     """The generator's options (``native_hot/pktgen`` takes the same ones)."""
-    ap = argparse.ArgumentParser(prog="python -m uring.packet.gen", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _cli.make_parser("python -m uring.packet.gen", __doc__)
     ap.add_argument("--iface", required=True, help="interface to send on")
     ap.add_argument("--size", type=int, default=64,
                     help="frame size without FCS, 60..MTU+14 (default 64)")

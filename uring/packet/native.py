@@ -40,10 +40,17 @@ def find(name: str) -> Path | None:
 
 
 def missing_note(name: str) -> str:
-    """One sentence saying that ``name`` is not built and how to build it."""
+    """One sentence saying that ``name`` is not built and how to build it.
+
+    The make command is named only where its sources are (a source checkout);
+    an installed package has no ``native_hot/`` to point at.
+    """
+    if not (SOURCE_DIR / "packet.mk").is_file():
+        return (f"{name} is not built (the C helpers build from a source checkout of uring; "
+                f"URING_NATIVE_DIR may name a folder holding built ones)")
     how = "make -C native_hot -f packet.mk"
     if name == "dpdk_rx":
-        how += " (needs the Debian packages dpdk and libdpdk-dev: tools/setup-dev as root)"
+        how += "; needs the Debian packages dpdk and libdpdk-dev: tools/setup-dev as root"
     return f"native_hot/build/{name} is not built ({how})"
 
 

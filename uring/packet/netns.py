@@ -43,7 +43,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import json
 import os
@@ -56,6 +55,8 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+
+from .. import _cli
 
 __all__ = [
     "PREFIX", "TX_IP", "RX_IP", "TX_MAC", "RX_MAC", "TopologyError", "Topology",
@@ -421,8 +422,7 @@ def _install_teardown_hooks() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m uring.packet.netns up|down|list``."""
-    ap = argparse.ArgumentParser(prog="python -m uring.packet.netns", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _cli.make_parser("python -m uring.packet.netns", __doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="create a topology and keep it (prints its names)")
     p_up.add_argument("--queues", type=int, default=1, help="RX/TX queues per veth end")

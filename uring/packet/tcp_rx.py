@@ -20,7 +20,6 @@ the same span, so the benchmark can divide by bytes.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import resource
@@ -29,7 +28,7 @@ import socket
 import sys
 import time
 
-from .. import ops
+from .. import _cli, ops
 from ..abi import IORING_CQE_BUFFER_SHIFT, IORING_CQE_F_BUFFER, IORING_CQE_F_MORE
 from ..buffers import BufferRing
 from ..ring import Ring
@@ -124,8 +123,7 @@ RECEIVERS = {"uring": receive_uring, "epoll": receive_epoll}
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m uring.packet.tcp_rx {uring,epoll} --port P``: a ready line, then a result."""
-    ap = argparse.ArgumentParser(prog="python -m uring.packet.tcp_rx", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _cli.make_parser("python -m uring.packet.tcp_rx", __doc__)
     ap.add_argument("receiver", choices=sorted(RECEIVERS))
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)

@@ -11,11 +11,11 @@ zero-copy receive path and the TCP bandwidth benchmark. It connects, sends
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
 import time
 
+from .. import _cli
 from .common import emit, pin_cpu
 from .zcrx import StreamCheck
 
@@ -55,8 +55,7 @@ def send_stream(host: str, port: int, *, nbytes: int = 0, duration: float = 0.0,
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(prog="python -m uring.packet.tcp_send", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _cli.make_parser("python -m uring.packet.tcp_send", __doc__)
     ap.add_argument("--host", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--bytes", type=int, default=0, help="bytes to send (0: no limit)")
