@@ -14,6 +14,8 @@ import errno
 import os
 import platform
 
+from .errors import Unavailable
+
 __all__ = [
     "Unavailable",
     "SYS_io_uring_setup",
@@ -57,10 +59,6 @@ _syscall2 = _syscall_fn(2)
 _syscall3 = _syscall_fn(3)
 _syscall4 = _syscall_fn(4)
 _syscall6 = _syscall_fn(6)
-
-
-class Unavailable(OSError):
-    """io_uring cannot be used on this system at all; the message says why and how to fix it."""
 
 
 _UNAVAILABLE_HINTS = {

@@ -95,6 +95,16 @@ def _documented_members(module: str, modules: list[str]) -> tuple[list[str], lis
                 # Data stays with its module: autodoc finds a constant's ``#:``
                 # comment only in the source file that assigns it.
                 exclude.append(name)
+    for name in getattr(mod, "__all__", ()):
+        # A class or function re-exported from an unrelated documented module
+        # (``uring.probe.OperationUnsupported`` from ``uring.errors``) is
+        # documented there; a package's own submodules follow the rule above.
+        obj = getattr(mod, name, None)
+        home = getattr(obj, "__module__", None)
+        if ((inspect.isclass(obj) or inspect.isroutine(obj)) and name not in exclude
+                and home in modules and home != module
+                and not home.startswith(module + ".")):
+            exclude.append(name)
     if hasattr(mod, "__path__"):
         exclude += [name for name in getattr(mod, "__all__", ())
                     if f"{module}.{name}" in modules]

@@ -8,6 +8,7 @@ time are bounded; nothing is timed.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -125,7 +126,7 @@ def test_zcrx_registration_reaches_the_kernel_and_reports_the_refusal(topo, need
         need_native("libzcrx_rx.so")
     with pytest.raises(StackError) as err:
         run_point(topo, Point(name, count=10))
-    assert err.value.errno == 95  # EOPNOTSUPP, from io_uring_register itself
+    assert err.value.errno == errno.EOPNOTSUPP  # from io_uring_register itself
     message = str(err.value)
     for words in ("IORING_REGISTER_ZCRX_IFQ", "header/data split", "queue-management API",
                   "bnxt_en", "mlx5", "driver veth"):

@@ -16,6 +16,7 @@ import struct
 from typing import Callable, NamedTuple
 
 from ..abi import IORING_RECVSEND_BUNDLE, IoringOp, kernel_timespec
+from ..errors import OperationUnsupported
 
 __all__ = ["OPS", "OpSpec", "Feature", "DIRECT_DESCRIPTORS", "OperationUnsupported",
            "operation", "gate", "AT_FDCWD"]
@@ -29,13 +30,6 @@ U64 = 0xFFFFFFFFFFFFFFFF
 
 # What ring.prep raises when a value does not fit its SQE field.
 PACK_ERRORS = (struct.error, OverflowError, TypeError)
-
-try:
-    from ..probe import OperationUnsupported
-except ImportError:  # pragma: no cover - probe.py is the lead's; keep ops importable
-    class OperationUnsupported(OSError):
-        """The running kernel lacks an io_uring operation or feature."""
-
 
 class Feature(NamedTuple):
     """A capability newer than its opcode that has no single kernel constant."""
