@@ -4,7 +4,7 @@ The layers, each importing only those above it:
 
 * :mod:`uring.errors` — the library's own exceptions (imports nothing).
 * :mod:`uring.abi` — the kernel's structures and constants, with the version that added each.
-* :mod:`uring.syscall` — ``io_uring_setup``/``enter``/``register`` (and ``bpf``).
+* :mod:`uring.syscall` — ``io_uring_setup``/``enter``/``register``.
 * :mod:`uring.ring` — :class:`Ring`: the mapped rings, submission and completion.
 * :mod:`uring.ops` — one function per operation, filling an SQE.
 * :mod:`uring.buffers`, :mod:`uring.register` — provided buffers, buffer rings, registration.

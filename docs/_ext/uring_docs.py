@@ -498,7 +498,7 @@ def _add_tables(app, what, name, obj, options, lines) -> None:
             and any(hasattr(m, "since") for m in obj.__members__.values())):
         lines.extend(_enum_table(obj))
     elif (issubclass(obj, (ctypes.Structure, ctypes.Union)) and "_fields_" in vars(obj)
-          and obj.__module__.startswith("uring.abi")):
+          and obj.__module__.startswith(("uring.abi", "uring.packet.abi"))):
         lines.extend(_struct_table(obj))
 
 

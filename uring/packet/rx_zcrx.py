@@ -46,7 +46,7 @@ from typing import Callable
 from .. import abi
 from ..memory import page_align
 from ..ring import Ring
-from . import native
+from .. import native
 from .common import POLL_SLICE, RxConfig, Unsupported, ifindex, run_receiver
 from .stats import RxResult
 from .zcrx import RefillQueue, StreamCheck, ZcrxConsumer
@@ -199,10 +199,9 @@ class NativeZcrx:
     @staticmethod
     def load():
         """The library through ctypes, or None if it is not built."""
-        path = native.find("libzcrx_rx.so")
-        if path is None:
+        lib = native.library("zcrx_rx")
+        if lib is None:
             return None
-        lib = ctypes.CDLL(str(path))
         lib.zcrx_process.argtypes = [ctypes.POINTER(NativeZcrx.Args)]
         lib.zcrx_process.restype = ctypes.c_int
         return lib
@@ -229,9 +228,9 @@ def receive(cfg: RxConfig, ready: Callable[[], None] = lambda: None) -> RxResult
     if cfg.native != "no":
         lib = NativeZcrx.load()
         if lib is None and cfg.native == "yes":
-            raise FileNotFoundError(native.missing_note("libzcrx_rx.so"))
+            raise FileNotFoundError(native.why_unavailable("zcrx_rx"))
         if lib is None:
-            res.note = native.missing_note("libzcrx_rx.so") + "; receiving in Python"
+            res.note = native.why_unavailable("zcrx_rx") + "; receiving in Python"
     idx = ifindex(cfg.iface)
     with Ring(64, flags=ring_flags(), cq_entries=4096) as ring:
         ifq = ZcrxIfq(ring, idx, cfg.iface, cfg.queue)
