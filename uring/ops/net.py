@@ -24,7 +24,6 @@ import ctypes
 from ..abi import (
     IORING_ACCEPT_MULTISHOT,
     IORING_ACCEPT_POLL_FIRST,
-    IORING_FEAT_RECVSEND_BUNDLE,
     IORING_FILE_INDEX_ALLOC,
     IORING_OP_ACCEPT,
     IORING_OP_BIND,
@@ -39,7 +38,6 @@ from ..abi import (
     IORING_OP_SHUTDOWN,
     IORING_OP_SOCKET,
     IORING_RECV_MULTISHOT,
-    IORING_RECVSEND_BUNDLE,
     IORING_RECVSEND_FIXED_BUF,
     IORING_RECVSEND_POLL_FIRST,
     IORING_SEND_ZC_REPORT_USAGE,
@@ -49,12 +47,11 @@ from ..memory import address
 from ._common import (
     DIRECT_DESCRIPTORS,
     PACK_ERRORS,
-    check_int,
+    buffer_or_group,
     gate,
     invalid,
     kernel_too_old,
     length,
-    no_bundles,
     operation,
     unsupported,
 )
@@ -75,11 +72,10 @@ _SENDMSG, _RECVMSG = int(IORING_OP_SENDMSG), int(IORING_OP_RECVMSG)
 _SEND_ZC, _SENDMSG_ZC = int(IORING_OP_SEND_ZC), int(IORING_OP_SENDMSG_ZC)
 _BUFFER_SELECT = int(IOSQE_BUFFER_SELECT)
 _POLL_FIRST, _MULTISHOT = int(IORING_RECVSEND_POLL_FIRST), int(IORING_RECV_MULTISHOT)
-_BUNDLE, _FIXED_BUF = int(IORING_RECVSEND_BUNDLE), int(IORING_RECVSEND_FIXED_BUF)
+_FIXED_BUF = int(IORING_RECVSEND_FIXED_BUF)
 _REPORT_USAGE = int(IORING_SEND_ZC_REPORT_USAGE)
 _ACCEPT_MULTI, _ACCEPT_POLL_FIRST = int(IORING_ACCEPT_MULTISHOT), int(IORING_ACCEPT_POLL_FIRST)
 _ALLOC = int(IORING_FILE_INDEX_ALLOC)
-_FEAT_BUNDLE = int(IORING_FEAT_RECVSEND_BUNDLE)
 
 
 def _socket(ring, user_data, domain, type, protocol, file_index, sqe_flags):
@@ -255,25 +251,15 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     6.0 for plain SEND on current kernels). With ``buf=None`` and
     ``buf_group`` the data comes from provided buffers (6.10 with
     ``bundle=True``, which sends as many queued buffers as possible at once).
-    ``poll_first`` is ``IORING_RECVSEND_POLL_FIRST`` (5.19).
+    ``poll_first`` is ``IORING_RECVSEND_POLL_FIRST`` (5.19). ``buf``,
+    ``nbytes``, ``buf_group`` and ``bundle`` follow
+    :func:`uring.ops._common.buffer_or_group`.
     """
     if _SEND in gate.missing:
         raise unsupported(_SEND)
-    ioprio = _POLL_FIRST if poll_first else 0
-    if buf_group is None:
-        addr, size = address(buf)
-        if nbytes is not None:
-            size = length(nbytes, size)
-        group = 0
-    else:
-        if buf is not None:
-            raise ValueError("pass either buf or buf_group, not both")
-        addr, size, group = 0, 0 if nbytes is None else check_int(nbytes, "nbytes"), buf_group
-        sqe_flags |= _BUFFER_SELECT
-        if bundle:
-            if not int(ring.features) & _FEAT_BUNDLE:
-                raise no_bundles()
-            ioprio |= _BUNDLE
+    addr, size, group, sqe_flags, ioprio = buffer_or_group(
+        ring, buf, nbytes, buf_group, bundle, sqe_flags, _POLL_FIRST if poll_first else 0,
+        False)
     if dest is None:
         try:
             slot = ring.prep(_SEND, sqe_flags, ioprio, fd, 0, addr, size, flags, user_data,
@@ -302,29 +288,17 @@ def recv(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     """Receive up to ``nbytes`` (default ``len(buf)``) from socket ``fd`` into ``buf``.
 
     ``flags`` are ``MSG_*``. With ``buf=None`` and ``buf_group`` the kernel
-    picks a provided buffer (``nbytes`` then caps the bytes taken, 0 = the
-    buffer's size); ``bundle=True`` (``IORING_RECVSEND_BUNDLE``, 6.10) may fill
+    picks a provided buffer (``nbytes`` then caps the bytes taken, default the
+    whole buffer); ``bundle=True`` (``IORING_RECVSEND_BUNDLE``, 6.10) may fill
     several. ``poll_first`` (``IORING_RECVSEND_POLL_FIRST``, 5.19) waits for
     data before trying, saving a failed attempt when none is expected yet.
+    The buffer rules are :func:`uring.ops._common.buffer_or_group`'s.
     """
     if _RECV in gate.missing:
         raise unsupported(_RECV)
-    ioprio = _POLL_FIRST if poll_first else 0
-    if buf_group is None:
-        addr, size = address(buf, True)
-        if nbytes is not None:
-            size = length(nbytes, size)
-        group = 0
-    else:
-        if buf is not None:
-            raise ValueError("pass either buf or buf_group (the kernel picks the buffer),"
-                             " not both")
-        addr, size, group = 0, 0 if nbytes is None else check_int(nbytes, "nbytes"), buf_group
-        sqe_flags |= _BUFFER_SELECT
-        if bundle:
-            if not int(ring.features) & _FEAT_BUNDLE:
-                raise no_bundles()
-            ioprio |= _BUNDLE
+    addr, size, group, sqe_flags, ioprio = buffer_or_group(
+        ring, buf, nbytes, buf_group, bundle, sqe_flags, _POLL_FIRST if poll_first else 0,
+        True)
     try:
         slot = ring.prep(_RECV, sqe_flags, ioprio, fd, 0, addr, size, flags, user_data, group)
     except PACK_ERRORS as e:
@@ -350,16 +324,11 @@ def recv_multishot(ring, user_data: int, fd: int, *, buf_group: int, flags: int 
         raise kernel_too_old("recv_multishot")
     if _RECV in gate.missing:
         raise unsupported(_RECV)
-    ioprio = _MULTISHOT
-    if poll_first:
-        ioprio |= _POLL_FIRST
-    if bundle:
-        if not int(ring.features) & _FEAT_BUNDLE:
-            raise no_bundles()
-        ioprio |= _BUNDLE
+    _, nbytes, group, sqe_flags, ioprio = buffer_or_group(
+        ring, None, nbytes, buf_group, bundle, sqe_flags,
+        _MULTISHOT | _POLL_FIRST if poll_first else _MULTISHOT, True)
     try:
-        return ring.prep(_RECV, sqe_flags | _BUFFER_SELECT, ioprio, fd, 0, 0, nbytes, flags,
-                         user_data, buf_group)
+        return ring.prep(_RECV, sqe_flags, ioprio, fd, 0, 0, nbytes, flags, user_data, group)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=buf_group,
                       nbytes=nbytes, sqe_flags=sqe_flags) from None
