@@ -39,8 +39,8 @@ import socket
 import sys
 import time
 
-from .abi.if_packet import PACKET_QDISC_BYPASS, SOL_PACKET
 from .. import native
+from .abi.if_packet import PACKET_QDISC_BYPASS, SOL_PACKET
 from .common import emit, ifindex, pin_cpu
 from .frames import DEFAULT_PORT, Template
 from .libc import MSG_DONTWAIT, MmsgBatch, sendmmsg

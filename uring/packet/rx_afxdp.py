@@ -46,14 +46,14 @@ import sys
 import time
 from typing import Callable
 
+from .. import native
+from ..barrier import load_acquire, store_release
 from .abi.if_xdp import (
     AF_XDP, SOL_XDP, XDP_COPY, XDP_MMAP_OFFSETS, XDP_PGOFF_RX_RING, XDP_RING_NEED_WAKEUP,
     XDP_RX_RING, XDP_STATISTICS, XDP_UMEM_COMPLETION_RING, XDP_UMEM_FILL_RING,
     XDP_UMEM_PGOFF_COMPLETION_RING, XDP_UMEM_PGOFF_FILL_RING, XDP_UMEM_REG,
     XDP_USE_NEED_WAKEUP, sockaddr_xdp, xdp_mmap_offsets, xdp_ring_offset, xdp_statistics,
     xdp_umem_reg)
-from ..barrier import load_acquire, store_release
-from .. import native
 from .common import POLL_SLICE, STOP, RxConfig, ifindex, run_receiver
 from .frames import MAGIC
 from .libc import bind_raw

@@ -43,10 +43,9 @@ import sys
 import time
 from typing import Callable
 
-from .. import abi
+from .. import abi, native
 from ..memory import page_align
 from ..ring import Ring
-from .. import native
 from .common import POLL_SLICE, RxConfig, Unsupported, ifindex, run_receiver
 from .stats import RxResult
 from .zcrx import RefillQueue, StreamCheck, ZcrxConsumer
