@@ -162,7 +162,7 @@ _RANGES = {
     "off_in": (-1, U64), "off_out": (-1, U64), "target_fd": (-2**31, 2**31 - 1),
     "source_slot": (0, U32), "target_slot": (0, U32), "cqe_flags": (0, U32),
     "dir_fd": (-2**31, 2**31 - 1), "opcode": (0, 0xFF), "zc_flags": (0, U16),
-    "slot_offset": (0, U32), "size": (0, U32),
+    "slot_offset": (0, U32), "size": (0, U32), "zcrx_id": (0, U32),
 }
 
 
