@@ -85,7 +85,7 @@ nitpick_ignore = [
 # modules that exist, and any public module no pattern claims lands on the
 # "other" page, so a newly added module is documented without editing this.
 uring_api_groups = {
-    "core": ["uring", "uring.syscall", "uring.barrier", "uring.ring", "uring.sim",
+    "core": ["uring", "uring.errors", "uring.syscall", "uring.barrier", "uring.ring", "uring.sim",
              "uring.probe"],
     "abi": ["uring.abi", "uring.abi._versioned", "uring.abi.*"],
     "ops": ["uring.ops", "uring.ops._common", "uring.ops.*"],

@@ -1,7 +1,9 @@
-# The packet lab's C hot loops (see uring/packet/native.py).
+# The packet lab's C hot loops (uring.native builds and loads them by name:
+# pktgen, xdp_rx, zcrx_rx, dpdk_rx).
 #
 #   make -C native_hot -f packet.mk            # standalone
 #   include packet.mk in native_hot/Makefile    # and depend on `packet`
+#   make -C native_hot xdp_rx                   # one helper, as uring.native does
 #
 # Built into $(BUILD) (default build/). The DPDK receiver is built only where
 # pkg-config finds libdpdk (Debian: dpdk libdpdk-dev); everything else needs
@@ -16,8 +18,19 @@ ifeq ($(PACKET_DPDK),yes)
 PACKET_TARGETS += $(BUILD)/dpdk_rx
 endif
 
-.PHONY: packet packet-clean
+.PHONY: packet packet-clean pktgen xdp_rx zcrx_rx dpdk_rx
 packet: $(PACKET_TARGETS)
+
+# One helper by the name uring.native asks for.
+pktgen: $(BUILD)/pktgen
+xdp_rx: $(BUILD)/libxdp_rx.so
+zcrx_rx: $(BUILD)/libzcrx_rx.so
+ifeq ($(PACKET_DPDK),yes)
+dpdk_rx: $(BUILD)/dpdk_rx
+else
+dpdk_rx:
+	@echo "native_hot: cannot build dpdk_rx: pkg-config finds no libdpdk (install dpdk and libdpdk-dev: tools/setup-dev as root)" >&2; exit 1
+endif
 
 $(BUILD)/pktgen: pktgen.c
 	@mkdir -p $(@D)

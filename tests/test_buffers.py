@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from uring import Ring, abi, ops, probe
+from kernel_helpers import NEEDS_IO_URING, PROBE, complete
+from uring import abi, ops
 from uring.buffers import (
     BufferOwnershipError,
     BufferRing,
@@ -16,29 +17,11 @@ from uring.buffers import (
     more,
 )
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
+pytestmark = NEEDS_IO_URING
 
 F_MORE = int(abi.IORING_CQE_F_MORE)
 F_BUFFER = int(abi.IORING_CQE_F_BUFFER)
 F_BUF_MORE = int(abi.IORING_CQE_F_BUF_MORE)
-
-
-def complete(ring, n=1):
-    """Submit, then collect exactly ``n`` CQEs (bounded: every wait has a timeout)."""
-    out = []
-    for _ in range(50):
-        ring.submit_and_wait(n - len(out), timeout=2)
-        out += ring.copy_cqes()
-        if len(out) >= n:
-            return out
-    raise AssertionError(f"only {len(out)} of {n} CQEs arrived: {out}")
-
-
-@pytest.fixture
-def ring():
-    with Ring(64) as r:
-        yield r
 
 
 @pytest.fixture

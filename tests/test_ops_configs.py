@@ -11,12 +11,13 @@ import socket
 
 import pytest
 
-from uring import Ring, abi, ops, probe
+import kernel_helpers
+from kernel_helpers import NEEDS_IO_URING, PROBE
+from uring import Ring, abi, ops
 from uring.abi import IoringSetup as S
 from uring.buffers import BufferRing
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
+pytestmark = NEEDS_IO_URING
 
 CONFIGS = {
     "default": (0, {}),
@@ -38,14 +39,8 @@ def ring(request):
 
 
 def complete(ring, n=1):
-    """Submit, then collect exactly ``n`` CQEs (bounded: every wait has a timeout)."""
-    out = []
-    for _ in range(50):
-        ring.submit_and_wait(n - len(out), timeout=2)
-        out += ring.copy_cqes()
-        if len(out) >= n:
-            return [tuple(c[:3]) for c in out]
-    raise AssertionError(f"only {len(out)} of {n} CQEs arrived: {out}")
+    """``kernel_helpers.complete`` as plain (user_data, res, flags) tuples (CQE32 has more)."""
+    return [tuple(c[:3]) for c in kernel_helpers.complete(ring, n)]
 
 
 def test_files(ring, tmp_path):

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from uring import Ring, abi, ops, probe, register
+from kernel_helpers import NEEDS_IO_URING, complete, needs
+from uring import Ring, abi, ops, register
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
+pytestmark = NEEDS_IO_URING
 
 F_MORE = int(abi.IORING_CQE_F_MORE)
 F_BUFFER = int(abi.IORING_CQE_F_BUFFER)
@@ -18,32 +18,8 @@ LINK, HARDLINK = abi.IOSQE_IO_LINK, abi.IOSQE_IO_HARDLINK
 ETIME, ECANCELED = -errno.ETIME, -errno.ECANCELED
 
 
-def needs(*names):
-    """Skip with the probe's reason where the kernel lacks an operation."""
-    reasons = [PROBE.why_not_op(ops.OPS[name].opcode) for name in names]
-    reasons = [why for why in reasons if why]
-    return pytest.mark.skipif(bool(reasons), reason="; ".join(reasons))
-
-
-def complete(ring, n=1):
-    """Submit, then collect exactly ``n`` CQEs (bounded: every wait has a timeout)."""
-    out = []
-    for _ in range(50):
-        ring.submit_and_wait(n - len(out), timeout=2)
-        out += ring.copy_cqes()
-        if len(out) >= n:
-            return out
-    raise AssertionError(f"only {len(out)} of {n} CQEs arrived: {out}")
-
-
 def results(cqes):
     return {c.user_data: c.res for c in cqes}
-
-
-@pytest.fixture
-def ring():
-    with Ring(64) as r:
-        yield r
 
 
 @pytest.fixture

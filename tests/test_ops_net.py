@@ -10,41 +10,17 @@ import weakref
 
 import pytest
 
-from uring import Ring, abi, ops, probe, recvmsg, register
+from kernel_helpers import NEEDS_IO_URING, complete, needs
+from uring import abi, ops, recvmsg, register
 from uring.buffers import BufferRing
 from uring.memory import BufferPool
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
+pytestmark = NEEDS_IO_URING
 
 F_MORE = int(abi.IORING_CQE_F_MORE)
 F_NOTIF = int(abi.IORING_CQE_F_NOTIF)
 F_BUFFER = int(abi.IORING_CQE_F_BUFFER)
 F_SOCK_NONEMPTY = int(abi.IORING_CQE_F_SOCK_NONEMPTY)
-
-
-def needs(*names):
-    """Skip with the probe's reason where the kernel lacks an operation."""
-    reasons = [PROBE.why_not_op(ops.OPS[name].opcode) for name in names]
-    reasons = [why for why in reasons if why]
-    return pytest.mark.skipif(bool(reasons), reason="; ".join(reasons))
-
-
-def complete(ring, n=1):
-    """Submit, then collect exactly ``n`` CQEs (bounded: every wait has a timeout)."""
-    out = []
-    for _ in range(50):
-        ring.submit_and_wait(n - len(out), timeout=2)
-        out += ring.copy_cqes()
-        if len(out) >= n:
-            return out
-    raise AssertionError(f"only {len(out)} of {n} CQEs arrived: {out}")
-
-
-@pytest.fixture
-def ring():
-    with Ring(64) as r:
-        yield r
 
 
 @pytest.fixture

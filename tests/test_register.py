@@ -8,28 +8,11 @@ import weakref
 
 import pytest
 
-from uring import Ring, abi, ops, probe, register
+from kernel_helpers import NEEDS_IO_URING, PROBE, complete
+from uring import abi, ops, probe, register
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
+pytestmark = NEEDS_IO_URING
 FIXED = abi.IOSQE_FIXED_FILE
-
-
-def complete(ring, n=1):
-    """Submit, then collect exactly ``n`` CQEs (bounded: every wait has a timeout)."""
-    out = []
-    for _ in range(50):
-        ring.submit_and_wait(n - len(out), timeout=2)
-        out += ring.copy_cqes()
-        if len(out) >= n:
-            return out
-    raise AssertionError(f"only {len(out)} of {n} CQEs arrived: {out}")
-
-
-@pytest.fixture
-def ring():
-    with Ring(16) as r:
-        yield r
 
 
 @pytest.fixture

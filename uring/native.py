@@ -5,10 +5,13 @@ generator, the C reference server, the packet lab's hot loops) and say so
 where they do not. A helper is built with ``make -C native_hot NAME`` the first
 time a process asks for it, if a C compiler is there; ``make`` itself decides
 whether the build is up to date. Built files live in ``native_hot/build/``, or
-in the directory ``URING_NATIVE_DIR`` names.
+in the directory ``URING_NATIVE_DIR`` names. With ``URING_NATIVE_BUILD=no``
+nothing is built: only helpers already there are used.
 
-* :func:`binary` — an executable helper (``echo_load``, ``echo_server``);
-* :func:`library` — a shared library for ctypes (``build/libNAME.so``);
+* :func:`binary` — an executable helper (``echo_load``, ``echo_server``, and
+  the packet lab's ``pktgen`` and ``dpdk_rx``);
+* :func:`library` — a shared library for ctypes (``build/libNAME.so``: the
+  packet lab's ``xdp_rx`` and ``zcrx_rx``);
 * :func:`why_unavailable` — the reason a helper cannot be had, in one sentence.
 """
 
@@ -22,13 +25,15 @@ import subprocess
 import threading
 from pathlib import Path
 
-__all__ = ["SOURCE_DIR", "BUILD_DIR", "binary", "library", "library_path",
+__all__ = ["SOURCE_DIR", "BUILD_DIR", "BUILD_ON_USE", "binary", "library", "library_path",
            "why_unavailable", "build"]
 
 #: The C sources and their Makefile (present in a source checkout only).
 SOURCE_DIR = Path(__file__).resolve().parent.parent / "native_hot"
 #: Where built helpers go and are looked for.
 BUILD_DIR = Path(os.environ.get("URING_NATIVE_DIR") or SOURCE_DIR / "build")
+#: False when ``URING_NATIVE_BUILD`` is ``no`` (or ``0``): use what is built, build nothing.
+BUILD_ON_USE = os.environ.get("URING_NATIVE_BUILD", "yes").lower() not in ("no", "0")
 
 _BUILD_TIMEOUT = 300.0
 _lock = threading.Lock()
@@ -36,7 +41,11 @@ _reasons: dict[str, str | None] = {}   # name -> None (built) or why not
 _libraries: dict[str, ctypes.CDLL] = {}
 
 
-def _output_path(name: str, kind: str) -> Path:
+def _output_path(name: str, kind: str | None) -> Path:
+    """Where helper ``name`` of ``kind`` is built; for kind None, the file that exists."""
+    if kind is None:
+        return next((p for p in (_output_path(name, "binary"), _output_path(name, "library"))
+                     if p.is_file()), _output_path(name, "binary"))
     return BUILD_DIR / (f"lib{name}.so" if kind == "library" else name)
 
 
@@ -73,11 +82,19 @@ def build(name: str) -> tuple[bool, str]:
     return out.returncode == 0, (out.stdout + out.stderr).strip()
 
 
-def _ensure(name: str, kind: str) -> Path | None:
+def _ensure(name: str, kind: str | None) -> Path | None:
     with _lock:
         path = _output_path(name, kind)
+        if name not in _reasons and not BUILD_ON_USE:
+            how = (f"build it with: make -C native_hot {name}"
+                   if (SOURCE_DIR / "Makefile").is_file() else
+                   "the C helpers build from a source checkout of uring; URING_NATIVE_DIR"
+                   " may name a folder holding built ones")
+            _reasons[name] = None if path.is_file() else (
+                f"native_hot/build/{path.name} is not built (URING_NATIVE_BUILD=no; {how})")
         if name not in _reasons:
             ok, output = build(name)
+            path = _output_path(name, kind)
             if ok and path.is_file():
                 _reasons[name] = None
             elif path.is_file() and not (SOURCE_DIR / "Makefile").is_file():
@@ -121,13 +138,14 @@ def library(name: str) -> ctypes.CDLL | None:
         return _libraries[name]
 
 
-def why_unavailable(name: str, kind: str = "binary") -> str | None:
+def why_unavailable(name: str, kind: str | None = None) -> str | None:
     """Why the helper ``name`` cannot be used, or None if it can.
 
     Tries to build it first if no one has asked for it yet in this process;
-    ``kind`` is ``"binary"`` or ``"library"``.
+    ``kind`` is ``"binary"``, ``"library"``, or None for whichever ``make
+    NAME`` builds.
     """
-    if kind not in ("binary", "library"):
+    if kind not in (None, "binary", "library"):
         raise ValueError(f"kind must be 'binary' or 'library', not {kind!r}")
     _ensure(name, kind)
     with _lock:

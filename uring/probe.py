@@ -24,14 +24,11 @@ from dataclasses import dataclass, field
 
 from . import _cli, abi, syscall
 from .abi import IoringFeat, IoringOp, IoringSetup
+from .errors import OperationUnsupported
 from .ring import Ring
 
 __all__ = ["Probe", "OperationUnsupported", "get", "require_op", "probe_ring_ops",
            "kernel_version", "main"]
-
-
-class OperationUnsupported(OSError):
-    """The running kernel lacks an io_uring operation or feature."""
 
 
 def kernel_version(release: str | None = None) -> tuple[int, int]:

@@ -54,6 +54,7 @@ from .abi import (
     IoringSetup,
 )
 from .barrier import load_acquire, smp_mb, store_release
+from .errors import RingClosed, SubmissionQueueFull
 
 __all__ = [
     "Ring",
@@ -77,19 +78,6 @@ assert _SQE.size == 64 and _CQE.size == 16 and _CQE32.size == 32
 
 # sigmask_sz in io_uring_getevents_arg: the kernel's sigset size, _NSIG / 8.
 _KERNEL_SIGSET_SIZE = 8
-
-
-class SubmissionQueueFull(RuntimeError):
-    """Every SQE slot holds an entry the kernel has not consumed yet.
-
-    :meth:`Ring.prep` never hands out a slot the kernel may still read. Submit
-    what is queued (:meth:`Ring.submit`) and try again; :meth:`Ring.sq_space_left`
-    tells how many slots are free.
-    """
-
-
-class RingClosed(ValueError):
-    """The ring was closed: its memory is unmapped and its fd is gone."""
 
 
 class _CqeMethods:

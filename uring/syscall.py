@@ -12,28 +12,27 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
+from typing import Callable
+
+from .errors import Unavailable
 
 __all__ = [
     "Unavailable",
     "SYS_io_uring_setup",
     "SYS_io_uring_enter",
     "SYS_io_uring_register",
-    "SYS_bpf",
     "io_uring_setup",
     "io_uring_enter",
     "io_uring_register",
-    "bpf",
     "address_of",
+    "checked_syscall",
 ]
 
 # The three io_uring numbers were allocated in the unified (asm-generic) number
-# space in 5.1, so they are the same on every architecture. bpf is not.
+# space in 5.1, so they are the same on every architecture.
 SYS_io_uring_setup = 425
 SYS_io_uring_enter = 426
 SYS_io_uring_register = 427
-SYS_bpf = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "loongarch64": 280}.get(
-    platform.machine(), 321)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -54,13 +53,8 @@ def _syscall_fn(nargs: int):
 
 
 _syscall2 = _syscall_fn(2)
-_syscall3 = _syscall_fn(3)
 _syscall4 = _syscall_fn(4)
 _syscall6 = _syscall_fn(6)
-
-
-class Unavailable(OSError):
-    """io_uring cannot be used on this system at all; the message says why and how to fix it."""
 
 
 _UNAVAILABLE_HINTS = {
@@ -144,6 +138,19 @@ def io_uring_register(fd: int, opcode: int, arg=None, nr_args: int = 0) -> int:
                                                  address_of(arg), nr_args))
 
 
-def bpf(cmd: int, attr, size: int) -> int:
-    """``bpf(2)`` (Linux 3.18): load programs, create maps and links (used by AF_XDP)."""
-    return _check("bpf", _syscall3(SYS_bpf, cmd, address_of(attr), size))
+def checked_syscall(name: str, number: int, nargs: int) -> Callable[..., int]:
+    """A function making system call ``number`` with ``nargs`` integer arguments.
+
+    It returns the call's result, or raises the ``OSError`` subclass for its
+    errno with ``name`` in the message, like the io_uring calls here. For the
+    other system calls libc does not wrap (the packet lab's ``bpf(2)``);
+    pointer arguments go in as addresses (:func:`address_of`).
+    """
+    fn = _syscall_fn(nargs)
+
+    def call(*args: int) -> int:
+        return _check(name, fn(number, *args))
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``{name}(2)`` (system call {number}) through libc's ``syscall()``."
+    return call

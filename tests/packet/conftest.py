@@ -17,7 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/kernel_btf.py
 
 from lab_env import lab_skip_reason  # noqa: E402
-from uring.packet import native, netns  # noqa: E402
+from uring import native  # noqa: E402
+from uring.packet import netns  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,19 +39,20 @@ def topo(lab):
         yield t
 
 
+#: The packet lab's helpers in native_hot/ (packet.mk), by the name uring.native builds.
+PACKET_HELPERS = ("pktgen", "xdp_rx", "zcrx_rx", "dpdk_rx")
+
+
 @pytest.fixture(scope="session")
 def built():
-    """Build the native helpers once; map each name to its path (None if not built)."""
-    ok, out = native.build()
-    return {name: native.find(name) for name in native.NAMES} | {"_log": out, "_ok": ok}
+    """Build the native helpers once; map each name to why it is unavailable (None: built)."""
+    return {name: native.why_unavailable(name) for name in PACKET_HELPERS}
 
 
 @pytest.fixture
 def need_native(built):
     """A function that skips the test when helper ``name`` could not be built, saying why."""
-    def need(name: str) -> Path:
-        path = built.get(name)
-        if path is None:
-            pytest.skip(f"{native.missing_note(name)}; build output: {built['_log'][-300:]}")
-        return path
+    def need(name: str) -> None:
+        if built[name]:
+            pytest.skip(built[name])
     return need

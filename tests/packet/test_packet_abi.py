@@ -1,4 +1,4 @@
-"""uring.abi.if_packet, if_xdp and bpf against the kernel's own definitions.
+"""uring.packet.abi.if_packet, if_xdp and bpf against the kernel's own definitions.
 
 * the running kernel's BTF: every structure's size and field offsets, and
   every enum constant the kernel declares as an enum (bpf_cmd, xdp_action...);
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
 import shutil
@@ -18,7 +19,8 @@ import subprocess
 import pytest
 
 import kernel_btf
-from uring.abi import bpf, if_packet, if_xdp, since
+from uring.abi import since
+from uring.packet.abi import bpf, if_packet, if_xdp
 from uring.abi._versioned import VersionedInt
 
 MODULES = (if_packet, if_xdp, bpf)
@@ -147,3 +149,11 @@ def test_bpf_insn_encoding():
 
 def test_tpacket_align():
     assert [if_packet.tpacket_align(x) for x in (0, 1, 16, 17, 48)] == [0, 16, 16, 32, 48]
+
+
+def test_sys_bpf_reports_the_kernels_refusal():
+    # An unknown command: the kernel answers EINVAL before reading attr.
+    attr = bpf.bpf_attr()
+    with pytest.raises(OSError) as err:
+        bpf.sys_bpf(9999, attr, ctypes.sizeof(attr))
+    assert err.value.errno == errno.EINVAL and "bpf" in str(err.value)

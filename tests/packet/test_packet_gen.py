@@ -131,7 +131,8 @@ def test_unknown_interface(topo, need_native, use_native):
 def test_python_fallback_says_so(topo, monkeypatch, tmp_path):
     argv = [sys.executable, "-m", "uring.packet.gen", "--iface", topo.tx_dev, "--count", "3"]
     out = subprocess.run(topo.tx_exec(argv), capture_output=True, text=True, timeout=60,
-                         env={**__import__("os").environ, "URING_NATIVE_DIR": str(tmp_path)})
+                         env={**__import__("os").environ, "URING_NATIVE_DIR": str(tmp_path),
+                              "URING_NATIVE_BUILD": "no"})
     assert out.returncode == 0
     assert "pktgen is not built" in out.stderr and "sending from Python" in out.stderr
     res = last_json(out.stdout)

@@ -118,11 +118,11 @@ def test_receiver_gets_exactly_k_frames_from_both_queues(topo2, need_native, nam
     assert not topo2.xdp_attached()
 
 
-@pytest.mark.parametrize("use_native", native_params("libxdp_rx.so"))
+@pytest.mark.parametrize("use_native", native_params("xdp_rx"))
 def test_afxdp_on_one_queue_gets_exactly_that_queues_frames(topo2, need_native, use_native):
     """--queue 1 --queues 1: the XSKMAP has only slot 1; queue 0's frames pass to the stack."""
     if use_native:
-        need_native("libxdp_rx.so")
+        need_native("xdp_rx")
     argv = [sys.executable, "-m", "uring.packet.rx_afxdp", "--iface", topo2.rx_dev,
             "--queue", "1", "--queues", "1", "--timeout", "30", "--idle", "1",
             "--native", "yes" if use_native else "no"]

@@ -2,8 +2,8 @@
 
 Everything from :mod:`uring.abi.io_uring` (``<linux/io_uring.h>`` of Linux 6.18)
 is re-exported here, plus :func:`since`, which tells which kernel release added
-a constant or structure. AF_XDP, AF_PACKET and bpf definitions live in their
-own modules (``uring.abi.if_xdp``, ...) and are imported from there.
+a constant or structure. Only io_uring's ABI is here: the packet lab's
+(AF_PACKET, AF_XDP, bpf) is :mod:`uring.packet.abi`.
 """
 
 from ._versioned import since

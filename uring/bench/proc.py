@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -110,7 +111,7 @@ def pin(pid: int, cpu: int | None) -> bool:
         except ProcessLookupError:
             continue
         except OSError as e:
-            if e.errno != 22:   # EINVAL: a PF_NO_SETAFFINITY kernel thread
+            if e.errno != errno.EINVAL:   # a PF_NO_SETAFFINITY kernel thread
                 ok = False
     return ok
 

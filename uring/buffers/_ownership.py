@@ -11,14 +11,12 @@ at the faulty call instead of corrupting data later.
 
 from __future__ import annotations
 
+from ..errors import BufferOwnershipError
+
 __all__ = ["BufferOwnershipError", "Ownership", "PROGRAM", "KERNEL"]
 
 PROGRAM = 0
 KERNEL = 1
-
-
-class BufferOwnershipError(RuntimeError):
-    """A buffer id was handed to an owner that already has it (or to the wrong one)."""
 
 
 class Ownership:

@@ -33,6 +33,7 @@ from ..abi import (
 from ..barrier import store_release
 from ..memory import Buffer, address, anonymous_map
 from ..register import pbuf_status, register_pbuf_ring, unregister_pbuf_ring
+from ._group import _BufferGroup, selected_id
 from ._ownership import KERNEL, PROGRAM, BufferOwnershipError, Ownership
 
 __all__ = ["BufferRing"]
@@ -46,7 +47,7 @@ _F_BUF_MORE = int(IORING_CQE_F_BUF_MORE)
 _SHIFT = int(IORING_CQE_BUFFER_SHIFT)
 
 
-class BufferRing:
+class BufferRing(_BufferGroup):
     """Buffer group ``bgid``: a ring of ``entries`` slots, ``count`` buffers of ``size`` bytes.
 
     ``count`` defaults to ``entries`` (the most a ring can hold). ``flags``:
@@ -174,11 +175,6 @@ class BufferRing:
             self._staged = 0
             store_release(self._u16, _TAIL, self._tail)
 
-    def recycle(self, bid: int) -> None:
-        """Hand buffer ``bid`` back to the kernel now (:meth:`add` + :meth:`advance`)."""
-        self.add(bid)
-        self.advance()
-
     # -- taking buffers from CQEs ------------------------------------------------------
 
     def take(self, cqe) -> memoryview:
@@ -190,10 +186,7 @@ class BufferRing:
         it; the CQE without it hands the buffer over.
         """
         res, flags = cqe[1], cqe[2]
-        if not flags & _F_BUFFER:
-            raise ValueError("this CQE carries no buffer (IORING_CQE_F_BUFFER is unset);"
-                             " nothing to take")
-        bid = flags >> _SHIFT
+        bid = selected_id(flags)
         n = res if res > 0 else 0
         start = bid * self.size
         if self.incremental:
@@ -239,11 +232,9 @@ class BufferRing:
         The program owns all of them afterwards.
         """
         res, flags = cqe[1], cqe[2]
-        if not flags & _F_BUFFER:
-            raise ValueError("this CQE carries no buffer (IORING_CQE_F_BUFFER is unset)")
+        first = selected_id(flags)
         if self.incremental:
             raise ValueError("take_bundle is for plain rings; incremental rings use take()")
-        first = flags >> _SHIFT
         if first >= self.count:
             self._own.to_program(first)
         remaining = res if res > 0 else 0
@@ -268,19 +259,6 @@ class BufferRing:
         """The last published tail (u16, free-running)."""
         return self._tail
 
-    @property
-    def in_kernel(self) -> int:
-        """How many buffers the kernel owns (published or staged)."""
-        return self._own.in_kernel
-
-    def held_by_program(self) -> list[int]:
-        """Ids the program holds (taken and not yet recycled)."""
-        return self._own.held_by_program()
-
-    def held_by_kernel(self) -> list[int]:
-        """Ids the kernel holds."""
-        return self._own.held_by_kernel()
-
     def kernel_head(self) -> int:
         """The kernel's private head (``IORING_REGISTER_PBUF_STATUS``, 6.8)."""
         return pbuf_status(self.ring, self.bgid)
@@ -300,12 +278,6 @@ class BufferRing:
         finally:
             self._u16.release()
             self._mem.close()
-
-    def __enter__(self) -> "BufferRing":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"<BufferRing bgid={self.bgid} entries={self.entries} count={self.count}"

@@ -13,16 +13,15 @@ of early io_uring echo servers -- so the ownership of every id is tracked here.
 
 from __future__ import annotations
 
-from ..abi import IORING_CQE_BUFFER_SHIFT, IORING_CQE_F_BUFFER, IOSQE_CQE_SKIP_SUCCESS
+from ..abi import IOSQE_CQE_SKIP_SUCCESS
 from ..memory import Buffer
 from ..ops.control import provide_buffers, remove_buffers
 from ..register import pin_memory, unpin_memory
+from ._group import _BufferGroup, selected_id
 from ._ownership import Ownership
 
 __all__ = ["ProvidedBuffers"]
 
-_F_BUFFER = int(IORING_CQE_F_BUFFER)
-_SHIFT = int(IORING_CQE_BUFFER_SHIFT)
 _SKIP = int(IOSQE_CQE_SKIP_SUCCESS)
 # Default tag for the group's own requests: high bits that user_data schemes
 # such as "type << 56 | ..." leave alone are hard to guarantee, so make it
@@ -33,7 +32,7 @@ _DEFAULT_TAG = 0x7B0F << 48
 _REMOVE_ALL = 0xFFFFFFFF
 
 
-class ProvidedBuffers:
+class ProvidedBuffers(_BufferGroup):
     """Buffer group ``bgid`` of ``count`` buffers of ``size`` bytes, given with ``PROVIDE_BUFFERS``.
 
     The constructor prepares the first SQE (all ids); it travels with the
@@ -79,11 +78,6 @@ class ProvidedBuffers:
         """
         self._own.to_kernel(bid)
         self._staged.append(bid)
-
-    def recycle(self, bid: int) -> None:
-        """Give ``bid`` back now: :meth:`add` + :meth:`advance` (one SQE; batch with those two)."""
-        self.add(bid)
-        self.advance()
 
     def advance(self) -> int:
         """Prepare one ``PROVIDE_BUFFERS`` SQE per run of consecutive staged ids; return how many.
@@ -137,28 +131,11 @@ class ProvidedBuffers:
 
     def take(self, cqe) -> memoryview:
         """The bytes a CQE put into its buffer; the program owns the buffer from now on."""
-        flags = cqe[2]
-        if not flags & _F_BUFFER:
-            raise ValueError("this CQE carries no buffer (IORING_CQE_F_BUFFER is unset);"
-                             " nothing to take")
-        bid = flags >> _SHIFT
+        bid = selected_id(cqe[2])
         self._own.to_program(bid)
         res = cqe[1]
         start = bid * self.size
         return self.view[start:start + (res if res > 0 else 0)]
-
-    @property
-    def in_kernel(self) -> int:
-        """How many buffers the kernel owns (provided or staged)."""
-        return self._own.in_kernel
-
-    def held_by_program(self) -> list[int]:
-        """Ids the program holds."""
-        return self._own.held_by_program()
-
-    def held_by_kernel(self) -> list[int]:
-        """Ids the kernel holds (including staged ones)."""
-        return self._own.held_by_kernel()
 
     def close(self) -> None:
         """Prepare a ``REMOVE_BUFFERS`` SQE for the buffers the kernel still has, and submit it.
@@ -178,12 +155,6 @@ class ProvidedBuffers:
             remove_buffers(self.ring, self.tag | _REMOVE_ALL, provided, self.bgid, sqe_flags=_SKIP)
             self.ring.submit()
         unpin_memory(self.ring, ("provided", self.bgid))
-
-    def __enter__(self) -> "ProvidedBuffers":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"<ProvidedBuffers bgid={self.bgid} count={self.count} size={self.size}"

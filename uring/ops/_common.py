@@ -15,7 +15,15 @@ import os
 import struct
 from typing import Callable, NamedTuple
 
-from ..abi import IORING_RECVSEND_BUNDLE, IoringOp, kernel_timespec
+from ..abi import (
+    IORING_FEAT_RECVSEND_BUNDLE,
+    IORING_RECVSEND_BUNDLE,
+    IOSQE_BUFFER_SELECT,
+    IoringOp,
+    kernel_timespec,
+)
+from ..errors import OperationUnsupported
+from ..memory import address
 
 __all__ = ["OPS", "OpSpec", "Feature", "DIRECT_DESCRIPTORS", "OperationUnsupported",
            "operation", "gate", "AT_FDCWD"]
@@ -29,13 +37,6 @@ U64 = 0xFFFFFFFFFFFFFFFF
 
 # What ring.prep raises when a value does not fit its SQE field.
 PACK_ERRORS = (struct.error, OverflowError, TypeError)
-
-try:
-    from ..probe import OperationUnsupported
-except ImportError:  # pragma: no cover - probe.py is the lead's; keep ops importable
-    class OperationUnsupported(OSError):
-        """The running kernel lacks an io_uring operation or feature."""
-
 
 class Feature(NamedTuple):
     """A capability newer than its opcode that has no single kernel constant."""
@@ -161,7 +162,7 @@ _RANGES = {
     "off_in": (-1, U64), "off_out": (-1, U64), "target_fd": (-2**31, 2**31 - 1),
     "source_slot": (0, U32), "target_slot": (0, U32), "cqe_flags": (0, U32),
     "dir_fd": (-2**31, 2**31 - 1), "opcode": (0, 0xFF), "zc_flags": (0, U16),
-    "slot_offset": (0, U32), "size": (0, U32),
+    "slot_offset": (0, U32), "size": (0, U32), "zcrx_id": (0, U32),
 }
 
 
@@ -207,6 +208,48 @@ def length(nbytes, size: int, name: str = "buf") -> int:
     if nbytes > size:
         raise ValueError(f"{name} holds {size} bytes, fewer than nbytes={nbytes}")
     return nbytes
+
+
+_BUFFER_SELECT = int(IOSQE_BUFFER_SELECT)
+_BUNDLE, _FEAT_BUNDLE = int(IORING_RECVSEND_BUNDLE), int(IORING_FEAT_RECVSEND_BUNDLE)
+
+
+def buffer_or_group(ring, buf, nbytes, buf_group, bundle: bool, sqe_flags: int, ioprio: int,
+                    writable: bool) -> tuple[int, int, int, int, int]:
+    """The SQE fields for "this buffer, or one the kernel picks from a group".
+
+    Returns ``(addr, len, buf_group, sqe_flags, ioprio)``. The rules, the same
+    for every operation that takes ``buf``/``nbytes``/``buf_group``/``bundle``
+    (``read``, ``recv``, ``recv_multishot``, ``send``):
+
+    * ``buf`` and ``buf_group`` exclude each other (``ValueError``).
+    * With ``buf``: ``nbytes`` (default ``len(buf)``) may not exceed it.
+    * With ``buf_group``: ``IOSQE_BUFFER_SELECT`` is set; ``nbytes`` caps the
+      bytes put into (or sent from) the chosen buffer, and ``None`` (0) means
+      the whole buffer -- since Linux 6.0; 5.7 to 5.19 then move 0 bytes, so
+      pass ``nbytes`` there.
+    * ``bundle=True`` (``IORING_RECVSEND_BUNDLE``, 6.10) needs ``buf_group``
+      (``ValueError``) and a ring with ``IORING_FEAT_RECVSEND_BUNDLE``
+      (:class:`OperationUnsupported`).
+    """
+    if buf_group is None:
+        if bundle:
+            raise ValueError("bundle=True needs buf_group: a bundle is several buffers of"
+                             " a group")
+        addr, size = address(buf, writable)
+        if nbytes is not None:
+            size = length(nbytes, size)
+        return addr, size, 0, sqe_flags, ioprio
+    if buf is not None:
+        raise ValueError("pass either buf or buf_group (the kernel picks the buffer),"
+                         " not both")
+    # buf_group's range is checked by ring.prep (the caller's invalid() names it).
+    size = 0 if nbytes is None else check_int(nbytes, "nbytes")
+    if bundle:
+        if not int(ring.features) & _FEAT_BUNDLE:
+            raise no_bundles()
+        ioprio |= _BUNDLE
+    return 0, size, buf_group, sqe_flags | _BUFFER_SELECT, ioprio
 
 
 def timespec(value, name: str = "ts") -> kernel_timespec:

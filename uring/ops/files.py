@@ -33,7 +33,6 @@ from ..abi import (
     IORING_OP_WRITE,
     IORING_OP_WRITE_FIXED,
     IORING_OP_WRITEV,
-    IOSQE_BUFFER_SELECT,
 )
 from ..memory import address, iovecs
 from ._common import (
@@ -41,6 +40,7 @@ from ._common import (
     DIRECT_DESCRIPTORS,
     PACK_ERRORS,
     U32,
+    buffer_or_group,
     check_int,
     cstring,
     gate,
@@ -66,7 +66,6 @@ _READV, _WRITEV, _FSYNC = int(IORING_OP_READV), int(IORING_OP_WRITEV), int(IORIN
 _OPENAT, _CLOSE, _STATX = int(IORING_OP_OPENAT), int(IORING_OP_CLOSE), int(IORING_OP_STATX)
 _SPLICE, _TEE = int(IORING_OP_SPLICE), int(IORING_OP_TEE)
 _FILES_UPDATE = int(IORING_OP_FILES_UPDATE)
-_BUFFER_SELECT = int(IOSQE_BUFFER_SELECT)
 _INJECT_RESULT = int(IORING_NOP_INJECT_RESULT)
 _ALLOC = int(IORING_FILE_INDEX_ALLOC)
 
@@ -116,19 +115,6 @@ def nop(ring, user_data: int, *, result: int | None = None, sqe_flags: int = 0) 
         raise invalid(e, **values) from None
 
 
-def _selected(buf, nbytes, buf_group, sqe_flags):
-    """Fields for a request that takes its buffer from group ``buf_group``."""
-    if buf is not None:
-        raise ValueError("pass either buf or buf_group (a provided buffer is chosen by"
-                         " the kernel), not both")
-    check_int(buf_group, "buf_group")
-    if nbytes is None:
-        raise ValueError("nbytes is required with buf_group: the most to read into the"
-                         " chosen buffer")
-    check_int(nbytes, "nbytes")
-    return nbytes, sqe_flags | _BUFFER_SELECT
-
-
 @operation(IORING_OP_READ, "io_uring_prep_read")
 def read(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
          offset: int = -1, flags: int = 0, buf_group: int | None = None,
@@ -137,25 +123,21 @@ def read(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
 
     ``flags`` are ``RWF_*`` (``preadv2``). With ``buf=None`` and ``buf_group``
     the kernel picks a provided buffer from that group (``IOSQE_BUFFER_SELECT``,
-    5.7) and reports its id in the CQE.
+    5.7) and reports its id in the CQE; ``nbytes`` then caps the bytes read
+    (default: the whole buffer, Linux 6.0). The rules are those of every
+    buffer-or-group operation (:func:`uring.ops._common.buffer_or_group`).
     """
     if _READ in gate.missing:
         raise unsupported(_READ)
-    if buf_group is None:
-        addr, size = address(buf, True)
-        if nbytes is not None:
-            size = length(nbytes, size)
-        group = 0
-    else:
-        addr, group = 0, buf_group
-        size, sqe_flags = _selected(buf, nbytes, buf_group, sqe_flags)
+    addr, size, group, sqe_flags, _ = buffer_or_group(ring, buf, nbytes, buf_group, False,
+                                                      sqe_flags, 0, True)
     try:
         slot = ring.prep(_READ, sqe_flags, 0, fd,
                          offset if offset >= 0 else position(offset), addr, size, flags,
                          user_data, group)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, offset=offset, flags=flags,
-                      sqe_flags=sqe_flags) from None
+                      buf_group=group, sqe_flags=sqe_flags) from None
     if addr:
         ring.keep(user_data, buf)
     return slot

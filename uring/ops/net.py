@@ -10,6 +10,10 @@ carry the buffer id (see :mod:`uring.buffers`). ``recv_multishot`` and
 ``IORING_CQE_F_MORE`` until the last; ``bundle=True`` (6.10) lets one CQE
 cover several consecutive buffers of the group.
 
+**Zero-copy receive** (``recv_zc``, 6.15) fills no buffer of the program's:
+the NIC writes into an area registered with ``IORING_REGISTER_ZCRX_IFQ``
+(see :mod:`uring.packet.rx_zcrx`), and each 32-byte CQE says where.
+
 **Zero-copy sends** (``send_zc``, ``sendmsg_zc``) post two CQEs: the result,
 with ``IORING_CQE_F_MORE``, then a notification with ``IORING_CQE_F_NOTIF``
 once the kernel no longer reads the buffer. ``ring.keep`` holds the buffer
@@ -24,13 +28,13 @@ import ctypes
 from ..abi import (
     IORING_ACCEPT_MULTISHOT,
     IORING_ACCEPT_POLL_FIRST,
-    IORING_FEAT_RECVSEND_BUNDLE,
     IORING_FILE_INDEX_ALLOC,
     IORING_OP_ACCEPT,
     IORING_OP_BIND,
     IORING_OP_CONNECT,
     IORING_OP_LISTEN,
     IORING_OP_RECV,
+    IORING_OP_RECV_ZC,
     IORING_OP_RECVMSG,
     IORING_OP_SEND,
     IORING_OP_SEND_ZC,
@@ -39,7 +43,6 @@ from ..abi import (
     IORING_OP_SHUTDOWN,
     IORING_OP_SOCKET,
     IORING_RECV_MULTISHOT,
-    IORING_RECVSEND_BUNDLE,
     IORING_RECVSEND_FIXED_BUF,
     IORING_RECVSEND_POLL_FIRST,
     IORING_SEND_ZC_REPORT_USAGE,
@@ -49,12 +52,12 @@ from ..memory import address
 from ._common import (
     DIRECT_DESCRIPTORS,
     PACK_ERRORS,
-    check_int,
+    U32,
+    buffer_or_group,
     gate,
     invalid,
     kernel_too_old,
     length,
-    no_bundles,
     operation,
     unsupported,
 )
@@ -65,7 +68,7 @@ __all__ = [
     "socket", "socket_direct", "connect", "bind", "listen", "shutdown",
     "accept", "accept_direct", "accept_multishot", "accept_multishot_direct",
     "send", "recv", "recv_multishot", "sendmsg", "recvmsg", "recvmsg_multishot",
-    "send_zc", "sendmsg_zc",
+    "send_zc", "sendmsg_zc", "recv_zc",
 ]
 
 _SOCKET, _CONNECT, _BIND = int(IORING_OP_SOCKET), int(IORING_OP_CONNECT), int(IORING_OP_BIND)
@@ -73,13 +76,13 @@ _LISTEN, _SHUTDOWN, _ACCEPT = int(IORING_OP_LISTEN), int(IORING_OP_SHUTDOWN), in
 _SEND, _RECV = int(IORING_OP_SEND), int(IORING_OP_RECV)
 _SENDMSG, _RECVMSG = int(IORING_OP_SENDMSG), int(IORING_OP_RECVMSG)
 _SEND_ZC, _SENDMSG_ZC = int(IORING_OP_SEND_ZC), int(IORING_OP_SENDMSG_ZC)
+_RECV_ZC = int(IORING_OP_RECV_ZC)
 _BUFFER_SELECT = int(IOSQE_BUFFER_SELECT)
 _POLL_FIRST, _MULTISHOT = int(IORING_RECVSEND_POLL_FIRST), int(IORING_RECV_MULTISHOT)
-_BUNDLE, _FIXED_BUF = int(IORING_RECVSEND_BUNDLE), int(IORING_RECVSEND_FIXED_BUF)
+_FIXED_BUF = int(IORING_RECVSEND_FIXED_BUF)
 _REPORT_USAGE = int(IORING_SEND_ZC_REPORT_USAGE)
 _ACCEPT_MULTI, _ACCEPT_POLL_FIRST = int(IORING_ACCEPT_MULTISHOT), int(IORING_ACCEPT_POLL_FIRST)
 _ALLOC = int(IORING_FILE_INDEX_ALLOC)
-_FEAT_BUNDLE = int(IORING_FEAT_RECVSEND_BUNDLE)
 
 
 def _socket(ring, user_data, domain, type, protocol, file_index, sqe_flags):
@@ -255,25 +258,15 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     6.0 for plain SEND on current kernels). With ``buf=None`` and
     ``buf_group`` the data comes from provided buffers (6.10 with
     ``bundle=True``, which sends as many queued buffers as possible at once).
-    ``poll_first`` is ``IORING_RECVSEND_POLL_FIRST`` (5.19).
+    ``poll_first`` is ``IORING_RECVSEND_POLL_FIRST`` (5.19). ``buf``,
+    ``nbytes``, ``buf_group`` and ``bundle`` follow
+    :func:`uring.ops._common.buffer_or_group`.
     """
     if _SEND in gate.missing:
         raise unsupported(_SEND)
-    ioprio = _POLL_FIRST if poll_first else 0
-    if buf_group is None:
-        addr, size = address(buf)
-        if nbytes is not None:
-            size = length(nbytes, size)
-        group = 0
-    else:
-        if buf is not None:
-            raise ValueError("pass either buf or buf_group, not both")
-        addr, size, group = 0, 0 if nbytes is None else check_int(nbytes, "nbytes"), buf_group
-        sqe_flags |= _BUFFER_SELECT
-        if bundle:
-            if not int(ring.features) & _FEAT_BUNDLE:
-                raise no_bundles()
-            ioprio |= _BUNDLE
+    addr, size, group, sqe_flags, ioprio = buffer_or_group(
+        ring, buf, nbytes, buf_group, bundle, sqe_flags, _POLL_FIRST if poll_first else 0,
+        False)
     if dest is None:
         try:
             slot = ring.prep(_SEND, sqe_flags, ioprio, fd, 0, addr, size, flags, user_data,
@@ -302,29 +295,17 @@ def recv(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     """Receive up to ``nbytes`` (default ``len(buf)``) from socket ``fd`` into ``buf``.
 
     ``flags`` are ``MSG_*``. With ``buf=None`` and ``buf_group`` the kernel
-    picks a provided buffer (``nbytes`` then caps the bytes taken, 0 = the
-    buffer's size); ``bundle=True`` (``IORING_RECVSEND_BUNDLE``, 6.10) may fill
+    picks a provided buffer (``nbytes`` then caps the bytes taken, default the
+    whole buffer); ``bundle=True`` (``IORING_RECVSEND_BUNDLE``, 6.10) may fill
     several. ``poll_first`` (``IORING_RECVSEND_POLL_FIRST``, 5.19) waits for
     data before trying, saving a failed attempt when none is expected yet.
+    The buffer rules are :func:`uring.ops._common.buffer_or_group`'s.
     """
     if _RECV in gate.missing:
         raise unsupported(_RECV)
-    ioprio = _POLL_FIRST if poll_first else 0
-    if buf_group is None:
-        addr, size = address(buf, True)
-        if nbytes is not None:
-            size = length(nbytes, size)
-        group = 0
-    else:
-        if buf is not None:
-            raise ValueError("pass either buf or buf_group (the kernel picks the buffer),"
-                             " not both")
-        addr, size, group = 0, 0 if nbytes is None else check_int(nbytes, "nbytes"), buf_group
-        sqe_flags |= _BUFFER_SELECT
-        if bundle:
-            if not int(ring.features) & _FEAT_BUNDLE:
-                raise no_bundles()
-            ioprio |= _BUNDLE
+    addr, size, group, sqe_flags, ioprio = buffer_or_group(
+        ring, buf, nbytes, buf_group, bundle, sqe_flags, _POLL_FIRST if poll_first else 0,
+        True)
     try:
         slot = ring.prep(_RECV, sqe_flags, ioprio, fd, 0, addr, size, flags, user_data, group)
     except PACK_ERRORS as e:
@@ -350,16 +331,11 @@ def recv_multishot(ring, user_data: int, fd: int, *, buf_group: int, flags: int 
         raise kernel_too_old("recv_multishot")
     if _RECV in gate.missing:
         raise unsupported(_RECV)
-    ioprio = _MULTISHOT
-    if poll_first:
-        ioprio |= _POLL_FIRST
-    if bundle:
-        if not int(ring.features) & _FEAT_BUNDLE:
-            raise no_bundles()
-        ioprio |= _BUNDLE
+    _, nbytes, group, sqe_flags, ioprio = buffer_or_group(
+        ring, None, nbytes, buf_group, bundle, sqe_flags,
+        _MULTISHOT | _POLL_FIRST if poll_first else _MULTISHOT, True)
     try:
-        return ring.prep(_RECV, sqe_flags | _BUFFER_SELECT, ioprio, fd, 0, 0, nbytes, flags,
-                         user_data, buf_group)
+        return ring.prep(_RECV, sqe_flags, ioprio, fd, 0, 0, nbytes, flags, user_data, group)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=buf_group,
                       nbytes=nbytes, sqe_flags=sqe_flags) from None
@@ -466,3 +442,44 @@ def sendmsg_zc(ring, user_data: int, fd: int, msg: Msghdr, *, flags: int = 0,
     """Zero-copy ``sendmsg``: the same two-CQE protocol as :func:`send_zc`."""
     return _msg(_SENDMSG_ZC, ring, user_data, fd, msg, flags,
                 _REPORT_USAGE if report_usage else 0, 0, sqe_flags)
+
+
+@operation(IORING_OP_RECV_ZC, "io_uring_prep_rw(IORING_OP_RECV_ZC)")
+def recv_zc(ring, user_data: int, fd: int, zcrx_id: int, *, nbytes: int = 0,
+            multishot: bool = True, poll_first: bool = False, sqe_flags: int = 0) -> int:
+    """Receive on TCP socket ``fd`` zero-copy, into the area of zcrx instance ``zcrx_id``.
+
+    ``zcrx_id`` is what ``IORING_REGISTER_ZCRX_IFQ`` returned (``zcrx_id`` of
+    ``io_uring_zcrx_ifq_reg``); that registration also demands the ring setup (32-byte CQEs, ``DEFER_TASKRUN``). Every data CQE
+    is 32 bytes: ``res`` bytes at the area offset in its second half
+    (``io_uring_zcrx_cqe``); the program returns that memory through the
+    refill queue. No memory of the program's is named in the SQE, so nothing
+    is kept alive per request.
+
+    ``multishot`` (the default; ``IORING_RECV_MULTISHOT`` in ``ioprio``) keeps
+    receiving until the socket ends, with no byte limit. A one-shot request
+    (``multishot=False``) stops after ``nbytes`` (0 = no limit). The kernel
+    refuses a byte limit on a multishot request, and ``nbytes`` of 2**32-1:
+    both raise ``ValueError`` here. ``poll_first`` is
+    ``IORING_RECVSEND_POLL_FIRST``. A ``zcrx_id`` the ring has not registered
+    completes with ``-EINVAL``.
+    """
+    if _RECV_ZC in gate.missing:
+        raise unsupported(_RECV_ZC)
+    if multishot and nbytes:
+        raise ValueError(f"a multishot recv_zc takes no byte limit (nbytes={nbytes!r});"
+                         " pass multishot=False to stop after nbytes")
+    if nbytes == U32:
+        raise ValueError("nbytes must be below 2**32-1 (the kernel reserves that value)")
+    ioprio = _MULTISHOT if multishot else 0
+    if poll_first:
+        ioprio |= _POLL_FIRST
+    try:
+        # addr, off (addr2) and addr3 must be 0 and msg_flags unset: the
+        # kernel refuses anything else with -EINVAL. zcrx_ifq_idx is the u32
+        # at offset 44, which prep calls file_index.
+        return ring.prep(_RECV_ZC, sqe_flags, ioprio, fd, 0, 0, nbytes, 0, user_data,
+                         file_index=zcrx_id)
+    except PACK_ERRORS as e:
+        raise invalid(e, user_data=user_data, fd=fd, nbytes=nbytes, zcrx_id=zcrx_id,
+                      sqe_flags=sqe_flags) from None

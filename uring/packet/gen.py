@@ -39,9 +39,8 @@ import socket
 import sys
 import time
 
-from .. import _cli
-from ..abi.if_packet import PACKET_QDISC_BYPASS, SOL_PACKET
-from . import native
+from .. import _cli, native
+from .abi.if_packet import PACKET_QDISC_BYPASS, SOL_PACKET
 from .common import emit, ifindex, pin_cpu
 from .frames import DEFAULT_PORT, Template
 from .libc import MSG_DONTWAIT, MmsgBatch, sendmmsg
@@ -182,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     note = ""
     if args.native != "no":
-        path = native.find("pktgen")
+        path = native.binary("pktgen")
         if path is not None:
             # Same options, same output: the C loop simply replaces this process.
             sys.stdout.flush()
             os.execv(path, [str(path), *argv])
-        note = native.missing_note("pktgen") + "; sending from Python"
+        note = native.why_unavailable("pktgen") + "; sending from Python"
         if args.native == "yes":
-            emit("error", message=native.missing_note("pktgen"), kind="FileNotFoundError")
+            emit("error", message=native.why_unavailable("pktgen"), kind="FileNotFoundError")
             return 2
         print(f"uring.packet.gen: {note}", file=sys.stderr, flush=True)
     try:

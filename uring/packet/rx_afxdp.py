@@ -46,14 +46,14 @@ import sys
 import time
 from typing import Callable
 
-from ..abi.if_xdp import (
+from .. import native
+from ..barrier import load_acquire, store_release
+from .abi.if_xdp import (
     AF_XDP, SOL_XDP, XDP_COPY, XDP_MMAP_OFFSETS, XDP_PGOFF_RX_RING, XDP_RING_NEED_WAKEUP,
     XDP_RX_RING, XDP_STATISTICS, XDP_UMEM_COMPLETION_RING, XDP_UMEM_FILL_RING,
     XDP_UMEM_PGOFF_COMPLETION_RING, XDP_UMEM_PGOFF_FILL_RING, XDP_UMEM_REG,
     XDP_USE_NEED_WAKEUP, sockaddr_xdp, xdp_mmap_offsets, xdp_ring_offset, xdp_statistics,
     xdp_umem_reg)
-from ..barrier import load_acquire, store_release
-from . import native
 from .common import POLL_SLICE, STOP, RxConfig, ifindex, run_receiver
 from .frames import MAGIC
 from .libc import bind_raw
@@ -318,10 +318,9 @@ def _native_loop(lib, cfg: RxConfig, xsks: list[XskSocket], res: RxResult) -> li
 
 def load_native():
     """The C loop (``libxdp_rx.so``) through ctypes, or None if it is not built."""
-    path = native.find("libxdp_rx.so")
-    if path is None:
+    lib = native.library("xdp_rx")
+    if lib is None:
         return None
-    lib = ctypes.CDLL(str(path))
     lib.xdp_rx_loop.argtypes = [ctypes.POINTER(_NativeArgs)]
     lib.xdp_rx_loop.restype = ctypes.c_int
     lib.xdp_rx_free.argtypes = [ctypes.POINTER(_NativeArgs)]
@@ -342,8 +341,8 @@ def receive(cfg: RxConfig, ready: Callable[[], None] = lambda: None) -> RxResult
         lib = load_native()
         if lib is None:
             if cfg.native == "yes":
-                raise FileNotFoundError(native.missing_note("libxdp_rx.so"))
-            res.note = native.missing_note("libxdp_rx.so") + "; receiving in Python"
+                raise FileNotFoundError(native.why_unavailable("xdp_rx"))
+            res.note = native.why_unavailable("xdp_rx") + "; receiving in Python"
             print(f"rx_afxdp: {res.note}", file=sys.stderr, flush=True)
     tracker = SeqTracker(cfg.count)
     queue_ids = cfg.queue_ids()

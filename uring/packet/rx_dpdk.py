@@ -34,7 +34,7 @@ import tempfile
 import time
 from typing import Callable
 
-from . import native
+from .. import native
 from .common import STOP, RxConfig, Unsupported, run_receiver
 from .lab import EventReader
 from .stats import RxResult
@@ -95,9 +95,9 @@ def mount_bpffs() -> None:
 def receive(cfg: RxConfig, ready: Callable[[], None] = lambda: None) -> RxResult:
     """Run ``dpdk_rx`` on ``cfg.iface`` until it stops; return its counts."""
     device = cfg.extra or "net_af_packet"
-    path = native.find("dpdk_rx")
+    path = native.binary("dpdk_rx")
     if path is None:
-        raise Unsupported(native.missing_note("dpdk_rx"))
+        raise Unsupported(native.why_unavailable("dpdk_rx"))
     if device == "net_af_xdp":
         mount_bpffs()
     argv = [str(path), *eal_args(cfg, device), "--", "--port", str(cfg.port),

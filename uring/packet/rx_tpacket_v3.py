@@ -29,11 +29,11 @@ import sys
 import time
 from typing import Callable
 
-from ..abi.if_packet import (
+from ..barrier import load_acquire, store_release
+from .abi.if_packet import (
     ETH_P_IP, PACKET_RX_RING, PACKET_STATISTICS, PACKET_VERSION, SOL_PACKET, TP_STATUS_KERNEL,
     TP_STATUS_USER, TPACKET_V3, tpacket_block_desc, tpacket_hdr_v1, tpacket_req3,
     tpacket_stats_v3, tpacket3_hdr)
-from ..barrier import load_acquire, store_release
 from .common import POLL_SLICE, RxConfig, run_receiver
 from .frames import MAGIC
 from .stats import RxResult, SeqTracker

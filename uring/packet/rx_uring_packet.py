@@ -17,7 +17,7 @@ import sys
 from typing import Callable
 
 from .. import ops
-from ..abi.if_packet import ETH_P_IP
+from .abi.if_packet import ETH_P_IP
 from .common import RxConfig, run_receiver
 from .frames import MAGIC
 from .stats import RxResult, SeqTracker

@@ -15,7 +15,8 @@ The steps (``Documentation/networking/iou-zcrx.rst``, liburing ``examples/zcrx.c
    ring; the kernel writes back the refill queue's layout, its rounded
    size, the area token and the zcrx id;
 5. accept a TCP connection (the NIC must steer its flow to that queue) and
-   submit ``IORING_OP_RECV_ZC`` (multishot, ``zcrx_ifq_idx`` = the id);
+   submit ``IORING_OP_RECV_ZC`` (:func:`uring.ops.recv_zc`: multishot,
+   ``zcrx_ifq_idx`` = the id);
 6. for each CQE read ``res`` bytes at ``area + (off & ~AREA_MASK)``, then
    return them through the refill queue (:mod:`~uring.packet.zcrx`).
 
@@ -43,10 +44,9 @@ import sys
 import time
 from typing import Callable
 
-from .. import abi
+from .. import abi, native, ops
 from ..memory import page_align
 from ..ring import Ring
-from . import native
 from .common import POLL_SLICE, RxConfig, Unsupported, ifindex, run_receiver
 from .stats import RxResult
 from .zcrx import RefillQueue, StreamCheck, ZcrxConsumer
@@ -199,10 +199,9 @@ class NativeZcrx:
     @staticmethod
     def load():
         """The library through ctypes, or None if it is not built."""
-        path = native.find("libzcrx_rx.so")
-        if path is None:
+        lib = native.library("zcrx_rx")
+        if lib is None:
             return None
-        lib = ctypes.CDLL(str(path))
         lib.zcrx_process.argtypes = [ctypes.POINTER(NativeZcrx.Args)]
         lib.zcrx_process.restype = ctypes.c_int
         return lib
@@ -229,9 +228,9 @@ def receive(cfg: RxConfig, ready: Callable[[], None] = lambda: None) -> RxResult
     if cfg.native != "no":
         lib = NativeZcrx.load()
         if lib is None and cfg.native == "yes":
-            raise FileNotFoundError(native.missing_note("libzcrx_rx.so"))
+            raise FileNotFoundError(native.why_unavailable("zcrx_rx"))
         if lib is None:
-            res.note = native.missing_note("libzcrx_rx.so") + "; receiving in Python"
+            res.note = native.why_unavailable("zcrx_rx") + "; receiving in Python"
     idx = ifindex(cfg.iface)
     with Ring(64, flags=ring_flags(), cq_entries=4096) as ring:
         ifq = ZcrxIfq(ring, idx, cfg.iface, cfg.queue)
@@ -248,10 +247,7 @@ def receive(cfg: RxConfig, ready: Callable[[], None] = lambda: None) -> RxResult
                     res.stopped_by = "no connection"
                     return res
                 with conn:
-                    # uring.ops has no RECV_ZC helper; the SQE is filled field by field:
-                    # ioprio = multishot, len 0 = no byte limit, zcrx_ifq_idx (u32 @44).
-                    ring.prep(abi.IORING_OP_RECV_ZC, 0, abi.IORING_RECV_MULTISHOT,
-                              conn.fileno(), 0, 0, 0, 0, USER_DATA, file_index=ifq.zcrx_id)
+                    ops.recv_zc(ring, USER_DATA, conn.fileno(), ifq.zcrx_id)
                     if lib is not None:
                         res.native, res.stack = True, "zcrx-c"
                         _native_loop(cfg, ring, ifq, lib, res)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from . import native
+from .. import native
 
 __all__ = ["Stack", "STACKS", "get", "unavailable", "names"]
 
@@ -47,7 +47,7 @@ STACKS: dict[str, Stack] = {s.name: s for s in (
           frames=True),
     Stack("afxdp", "uring.packet.rx_afxdp", "AF_XDP copy mode, Python loop", frames=True),
     Stack("afxdp-c", "uring.packet.rx_afxdp", "AF_XDP copy mode, C loop (libxdp_rx.so)",
-          args=("--native", "yes"), needs_native="libxdp_rx.so", frames=True),
+          args=("--native", "yes"), needs_native="xdp_rx", frames=True),
     Stack("dpdk-af_packet", "uring.packet.rx_dpdk", "DPDK net_af_packet (C)",
           args=("--extra", "net_af_packet"), needs_native="dpdk_rx", frames=True),
     Stack("dpdk-af_xdp", "uring.packet.rx_dpdk", "DPDK net_af_xdp (C)",
@@ -55,7 +55,7 @@ STACKS: dict[str, Stack] = {s.name: s for s in (
     Stack("zcrx", "uring.packet.rx_zcrx", "io_uring zero-copy receive, Python loop",
           needs_modules=_URING, stream=True),
     Stack("zcrx-c", "uring.packet.rx_zcrx", "io_uring zero-copy receive, C loop",
-          args=("--native", "yes"), needs_native="libzcrx_rx.so", needs_modules=_URING,
+          args=("--native", "yes"), needs_native="zcrx_rx", needs_modules=_URING,
           stream=True),
 )}
 
@@ -78,6 +78,6 @@ def unavailable(stack: Stack) -> str:
     for mod in (stack.module, *stack.needs_modules):
         if importlib.util.find_spec(mod) is None:
             return f"{mod} does not exist yet"
-    if stack.needs_native and native.find(stack.needs_native) is None:
-        return native.missing_note(stack.needs_native)
+    if stack.needs_native:
+        return native.why_unavailable(stack.needs_native) or ""
     return ""

@@ -29,14 +29,13 @@ import ctypes
 import errno
 import os
 
-from .. import syscall
-from ..abi.bpf import (
+from .abi.bpf import (
     BPF_ANY, BPF_ALU64, BPF_CALL, BPF_DW, BPF_EXIT, BPF_FUNC_redirect_map, BPF_IMM, BPF_JMP,
     BPF_K, BPF_LD, BPF_LDX, BPF_LINK_CREATE, BPF_MAP_CREATE, BPF_MAP_TYPE_XSKMAP,
     BPF_MAP_UPDATE_ELEM, BPF_MEM, BPF_MOV, BPF_PROG_LOAD, BPF_PROG_TYPE_XDP,
     BPF_PSEUDO_MAP_FD, BPF_W, BPF_XDP, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_PASS,
-    bpf_attr, insn)
-from ..abi.if_xdp import xdp_md
+    bpf_attr, insn, sys_bpf)
+from .abi.if_xdp import xdp_md
 
 __all__ = ["MODES", "XdpError", "redirect_program", "create_xskmap", "map_update",
            "load_program", "link_create", "XdpProgram"]
@@ -53,7 +52,7 @@ class XdpError(OSError):
 
 def _bpf(cmd: int, attr: bpf_attr, what: str) -> int:
     try:
-        return syscall.bpf(cmd, attr, ctypes.sizeof(attr))
+        return sys_bpf(cmd, attr, ctypes.sizeof(attr))
     except OSError as e:
         hint = ""
         if e.errno == errno.EPERM:

@@ -11,9 +11,11 @@ every kernel sees zeros in whatever it knows beyond what we set.
 from __future__ import annotations
 
 import ctypes
+import platform
 import struct
 
-from ._versioned import VersionedEnum, VersionedFlag, VersionedInt
+from ...abi._versioned import VersionedEnum, VersionedFlag, VersionedInt
+from ...syscall import address_of, checked_syscall
 
 u8, u32, u64, s16, s32 = (ctypes.c_uint8, ctypes.c_uint32, ctypes.c_uint64,
                           ctypes.c_int16, ctypes.c_int32)
@@ -24,7 +26,24 @@ __all__ = [
     "BpfElemFlag", "BpfPseudo", "XdpAction", "XdpFlags", "IflaXdp", "XdpAttached",
     "BpfClass", "BpfSize", "BpfMode", "BpfSrc", "BpfAluOp", "BpfJmpOp",
     "BPF_OBJ_NAME_LEN", "BPF_F_XDP_HAS_FRAGS", "IFLA_XDP", "NLA_F_NESTED", "insn",
+    "SYS_bpf", "sys_bpf",
 ]
+
+# Unlike io_uring's, bpf's number predates the unified (asm-generic) table,
+# so it differs between architectures.
+SYS_bpf = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "loongarch64": 280}.get(
+    platform.machine(), 321)
+_bpf = checked_syscall("bpf", SYS_bpf, 3)
+
+
+def sys_bpf(cmd: int, attr, size: int) -> int:
+    """``bpf(2)`` (Linux 3.18): run ``cmd`` (a :class:`BpfCmd`) on ``attr``; return its result.
+
+    ``attr`` is a ``bpf_attr`` (a ctypes object or an address) of ``size``
+    bytes. Failures raise the ``OSError`` subclass for the errno. libbpf's
+    ``sys_bpf`` does the same.
+    """
+    return _bpf(cmd, address_of(attr), size)
 
 BPF_OBJ_NAME_LEN = VersionedInt(16, "4.15", "BPF_OBJ_NAME_LEN")
 

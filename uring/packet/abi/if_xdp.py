@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 
-from ._versioned import VersionedEnum, VersionedFlag, VersionedInt
+from ...abi._versioned import VersionedEnum, VersionedFlag, VersionedInt
 
 u16, u32, u64 = ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint64
 

@@ -1,0 +1,160 @@
+"""The directives that build tables and diffs from the code at build time.
+
+* ``uring-abi-table ENUM``: a table of an ``uring.abi`` constant family.
+* ``uring-ops-table``: :data:`uring.ops.OPS` beside liburing's helpers.
+* ``uring-stage-diff MODULE``: an echo stage as diffs of its methods.
+* ``uring-bench-results``: the results committed under ``docs/benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import os
+import textwrap
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util.docutils import SphinxDirective
+
+from .markdown import markdown_to_rst
+
+__all__ = ["AbiTableDirective", "OpsTableDirective", "StageDiffDirective",
+           "BenchResultsDirective"]
+
+
+class AbiTableDirective(SphinxDirective):
+    """``.. uring-abi-table:: IoringOp``: name, value and first kernel of each member."""
+
+    required_arguments = 1
+    option_spec = {"module": directives.unchanged, "hex": directives.flag}
+
+    def run(self):
+        """Build a list-table from the enum's members."""
+        module = importlib.import_module(self.options.get("module", "uring.abi"))
+        cls = getattr(module, self.arguments[0])
+        as_hex = "hex" in self.options
+        rows = []
+        for name, member in cls.__members__.items():
+            value = f"{int(member):#x}" if as_hex else str(int(member))
+            rows.append(f"   * - ``{name}``\n     - {value}\n     - {member.since}")
+        text = (".. list-table::\n   :header-rows: 1\n   :widths: 60 20 20\n\n"
+                "   * - name\n     - value\n     - since Linux\n" + "\n".join(rows) + "\n")
+        return self.parse_text_to_nodes(text)
+
+
+class OpsTableDirective(SphinxDirective):
+    """``.. uring-ops-table::``: the operation table of :mod:`uring.ops`."""
+
+    def run(self):
+        """One row per operation: liburing helper, uring function, opcode, kernel."""
+        from uring import abi, ops
+
+        rows = []
+        for spec in ops.OPS.values():
+            opname = abi.IoringOp(spec.opcode).name
+            since = spec.since + (f" (``{spec.feature}``)" if spec.feature
+                                  and not spec.feature.startswith("direct") else "")
+            if spec.feature.startswith("direct"):
+                since += " (direct descriptors)"
+            rows.append(f"   * - ``{spec.liburing}``\n     - :func:`uring.ops.{spec.name}`\n"
+                        f"     - ``{opname}``\n     - {since}")
+        text = (".. list-table::\n   :header-rows: 1\n   :widths: 34 26 24 16\n\n"
+                "   * - liburing\n     - uring\n     - opcode\n     - since Linux\n"
+                + "\n".join(rows) + "\n")
+        return self.parse_text_to_nodes(text)
+
+
+def _method_source(func) -> list[str]:
+    return textwrap.dedent(inspect.getsource(func)).splitlines()
+
+
+class StageDiffDirective(SphinxDirective):
+    """``.. uring-stage-diff:: uring.echo.fast_poll``: the stage as diffs of its methods.
+
+    Each stage's ``Server`` derives from the previous stage's and overrides only
+    what changes, so "the diff from the stage before" is, method by method, the
+    override against the method it replaces (or the whole method when it is new).
+    """
+
+    required_arguments = 1
+    option_spec = {"class": directives.unchanged, "methods": directives.unchanged}
+
+    def run(self):
+        """A ``diff`` code block per method the stage's class defines (or those named)."""
+        module = importlib.import_module(self.arguments[0])
+        self.env.note_dependency(module.__file__)
+        cls = getattr(module, self.options.get("class", "Server"))
+        base = cls.__mro__[1]
+        wanted = [m.strip() for m in self.options.get("methods", "").split(",") if m.strip()]
+        missing = [m for m in wanted if m not in vars(cls)]
+        if missing:
+            raise self.error(f"{cls.__qualname__} in {module.__name__} does not define "
+                             f"{', '.join(missing)}")
+        out = []
+        for name, member in vars(cls).items():
+            if wanted and name not in wanted:
+                continue
+            func = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
+            if not inspect.isfunction(func):
+                continue
+            new = _method_source(func)
+            old_member = getattr(base, name, None)
+            old_func = getattr(old_member, "__func__", old_member)
+            if inspect.isfunction(old_func):
+                old = _method_source(old_func)
+                where = f"{old_func.__module__}.{old_func.__qualname__}"
+                diff = list(difflib.unified_diff(old, new, where,
+                                                 f"{module.__name__}.{cls.__name__}.{name}",
+                                                 n=max(len(old), len(new)), lineterm=""))
+                title = f"``{name}``: replaces ``{where}``"
+            else:
+                diff = [f"+{line}" for line in new]
+                title = f"``{name}``: new in this stage"
+            block = nodes.literal_block("\n".join(diff), "\n".join(diff))
+            block["language"] = "diff"
+            out.extend(self.parse_text_to_nodes(title))
+            out.append(block)
+        if not out:
+            raise self.error(f"{cls.__qualname__} in {module.__name__} overrides nothing")
+        return out
+
+
+class BenchResultsDirective(SphinxDirective):
+    """``.. uring-bench-results::``: whatever the benchmarks committed to ``docs/benchmarks``.
+
+    Each folder there is one ``python -m uring.bench ... --out docs/benchmarks/NAME``
+    run: its ``summary.md`` is shown (converted to reST, charts included). Loose
+    ``NAME.rst`` fragments are included, ``NAME.csv`` becomes a table and
+    ``NAME.svg`` a figure. With nothing committed the page says so.
+    """
+
+    def run(self):
+        """Include every result, or a paragraph when there are none."""
+        base = os.path.join(self.env.srcdir, "benchmarks")
+        names = sorted(os.listdir(base)) if os.path.isdir(base) else []
+        parts = []
+        for name in names:
+            path = os.path.join(base, name)
+            stem, ext = os.path.splitext(name)
+            summary = os.path.join(path, "summary.md")
+            if os.path.isdir(path) and os.path.isfile(summary):
+                self.env.note_dependency(summary)
+                with open(summary, encoding="utf-8") as f:
+                    parts.append(markdown_to_rst(f.read(), f"benchmarks/{name}"))
+            elif ext == ".rst":
+                self.env.note_dependency(path)
+                parts.append(f".. include:: /benchmarks/{name}\n")
+            elif ext == ".csv":
+                self.env.note_dependency(path)
+                parts.append(f".. csv-table:: ``{name}``\n   :file: /benchmarks/{name}\n"
+                             f"   :header-rows: 1\n")
+            elif ext == ".svg":
+                parts.append(f".. figure:: /benchmarks/{name}\n   :width: 100%\n\n"
+                             f"   ``{name}``\n")
+        if not parts:
+            parts.append("No benchmark results are committed yet: run a benchmark with "
+                         "``--out docs/benchmarks/NAME`` and commit the folder; this page "
+                         "then shows its tables and charts.\n")
+        return self.parse_text_to_nodes("\n".join(parts), allow_section_headings=True)
