@@ -65,9 +65,22 @@ def add_version(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"uring {__version__}")
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose writes may fail.
+
+    Python 3.11.7 and later ignore ``OSError`` when argparse prints help or
+    usage, so ``--help | head -0`` would exit 0 with its output lost and
+    :func:`run` could not tell; here the ``BrokenPipeError`` reaches it.
+    """
+
+    def _print_message(self, message: str, file=None) -> None:
+        if message:
+            (file or sys.stderr).write(message)
+
+
 def make_parser(prog: str, doc: str | None, **kwargs) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` for ``prog`` whose help shows ``doc`` as plain text, with ``--version``."""
-    parser = argparse.ArgumentParser(prog=prog, description=plain(doc or ""),
+    parser = Parser(prog=prog, description=plain(doc or ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      **kwargs)
     add_version(parser)
