@@ -11,17 +11,17 @@ group with ``IOSQE_BUFFER_SELECT`` and learns the buffer id from the CQE.
 
 Everything else is v1.6: :class:`~uring.buffers.BufferRing` speaks the same
 ``take`` / ``add`` / ``advance`` verbs as
-:class:`~uring.buffers.ProvidedBuffers`, so this stage only swaps the group.
+:class:`~uring.buffers.ProvidedBuffers`, so this stage only swaps the group
+and the way it is published.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 from .. import abi
 from ..buffers import BufferRing
-from . import poll, provide_buffers
+from . import provide_buffers
 from .provide_buffers import BGID
+from .ring_server import kernel_lacks
 
 __all__ = ["Server", "ring_entries"]
 
@@ -37,15 +37,13 @@ class Server(provide_buffers.Server):
     @classmethod
     def unsupported(cls) -> str:
         """Needs ``IORING_REGISTER_PBUF_RING`` (Linux 5.19)."""
-        return super().unsupported() or poll.kernel_lacks(abi.IORING_REGISTER_PBUF_RING)
+        return super().unsupported() or kernel_lacks(abi.IORING_REGISTER_PBUF_RING)
 
-    def setup_buffers(self) -> None:
-        """Register a buffer ring for group :data:`BGID` and fill it with ``--buffers`` buffers."""
+    def setup_group(self) -> BufferRing:
+        """A buffer ring for group :data:`BGID`, filled with ``--buffers`` buffers."""
         count = self.args.buffers
-        self.group = BufferRing(self.ring, BGID, ring_entries(count), self.args.buffer_size,
-                                count=count)
-        self.starved: deque[poll.Conn] = deque()
-        self.returned = 0
+        return BufferRing(self.ring, BGID, ring_entries(count), self.args.buffer_size,
+                          count=count)
 
     def publish(self) -> None:
         """Publish the buffers handed back this iteration: one release store of the tail."""

@@ -17,9 +17,10 @@ fill a buffer, cost exactly what they did.
 from __future__ import annotations
 
 from .. import abi, ops
-from . import multishot, poll
-from .poll import READ
-from .provide_buffers import BGID
+from . import multishot
+from .multishot import BGID
+from .ring_server import kernel_lacks
+from .tags import Kind
 
 __all__ = ["Server"]
 
@@ -30,13 +31,13 @@ class Server(multishot.Server):
     @classmethod
     def unsupported(cls) -> str:
         """Needs ``IORING_RECVSEND_BUNDLE`` (Linux 6.10)."""
-        return super().unsupported() or poll.kernel_lacks(abi.IORING_RECVSEND_BUNDLE)
+        return super().unsupported() or kernel_lacks(abi.IORING_RECVSEND_BUNDLE)
 
     def arm_recv(self, conn: multishot.Conn) -> None:
         """The multishot RECV, asking for bundles."""
         conn.recv_armed = True
-        self.submit(ops.recv_multishot, READ, conn, conn.fd, buf_group=BGID, bundle=True,
-                    sqe_flags=self.file_flags)
+        self.submit(ops.recv_multishot, Kind.READ, conn, conn.fd, buf_group=BGID, bundle=True,
+                    sqe_flags=self.SQE_FLAGS)
 
     def received(self, conn: multishot.Conn, res: int, flags: int) -> None:
         """More than one buffer's worth: copy the bundle to the backlog, in ring order."""
@@ -50,7 +51,7 @@ class Server(multishot.Server):
         for bid, view in self.group.take_bundle((0, res, flags)):
             if not conn.dead:
                 conn.pending += view
-            self.recycle(bid)
+            self.stage_buffer(bid)
         if conn.dead:
             return
         if not conn.out_left:

@@ -4,7 +4,8 @@ A stage is a class deriving from :class:`EchoServer` that only says how it
 moves bytes. Everything around that lives here:
 
 * the listening socket (:func:`open_listeners`), one per worker with
-  ``SO_REUSEPORT`` when ``--workers`` asks for several processes;
+  ``SO_REUSEPORT`` when ``--workers`` asks for several processes
+  (:mod:`uring.echo.workers` runs those);
 * the command line (:func:`main`): ``--stage``, ``--host``, ``--port``,
   ``--list``, ``--workers`` and the per-stage options a stage names in
   :attr:`EchoServer.OPTIONS` (``--entries``, ``--buffers``, ...);
@@ -23,12 +24,10 @@ import abc
 import argparse
 import os
 import resource
-import select
 import signal
 import socket
 import sys
 import time
-import traceback
 
 __all__ = [
     "EchoServer",
@@ -36,6 +35,8 @@ __all__ = [
     "Stopper",
     "OPTIONS",
     "open_listeners",
+    "run_server",
+    "announce",
     "format_summary",
     "parse_summary",
     "build_parser",
@@ -235,9 +236,13 @@ def _cpu_seconds() -> tuple[float, float]:
     return r.ru_utime, r.ru_stime
 
 
-def _serve(cls: type[EchoServer], listener: socket.socket, args: argparse.Namespace,
-           ready) -> dict:
-    """Run one server in this process; ``ready()`` is called once it can accept."""
+def run_server(cls: type[EchoServer], listener: socket.socket, args: argparse.Namespace,
+               ready) -> dict:
+    """Run one server in this process until a signal stops it; return its totals.
+
+    ``ready()`` is called once it can accept. The totals are what
+    :func:`format_summary` takes.
+    """
     stopper = Stopper()
     try:
         server = cls(listener, args, stopper)
@@ -258,96 +263,10 @@ def _serve(cls: type[EchoServer], listener: socket.socket, args: argparse.Namesp
         stopper.close()
 
 
-def _announce(listener_name) -> None:
+def announce(listener_name: tuple) -> None:
+    """Print the ready line, ``listening on HOST:PORT``, for the listener's address."""
     host, port = listener_name[0], listener_name[1]
     print(f"listening on {host}:{port}", flush=True)
-
-
-def _serve_workers(cls: type[EchoServer], listeners: list[socket.socket],
-                   args: argparse.Namespace) -> tuple[dict, bool]:
-    """One process per listener (``--workers``): each its own server and ring.
-
-    Children report on a pipe: ``ready`` once they accept, then their totals
-    as ``key=value`` tokens when they stop. The parent prints the ready line
-    once all are ready, forwards SIGINT/SIGTERM as SIGTERM, and returns the
-    totals added up and whether every child exited with status 0. Rings are
-    created in the children, after ``fork``: a ring belongs to the task that
-    set it up.
-    """
-    name = listeners[0].getsockname()
-    rfd, wfd = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    pids = []
-    for mine in listeners:
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                os.close(rfd)
-                for other in listeners:
-                    if other is not mine:
-                        other.close()
-                totals = _serve(cls, mine, args, lambda: os.write(wfd, b"ready\n"))
-                line = " ".join(f"{k}={v}" for k, v in totals.items()) + "\n"
-                os.write(wfd, line.encode())
-                status = 0
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(status)
-        pids.append(pid)
-    os.close(wfd)
-    for s in listeners:
-        s.close()
-
-    reports: list[bytes] = []
-    pending = b""
-    ready = 0
-    stopper = Stopper()
-    try:
-        # Lines from several children never interleave: each is one write()
-        # shorter than PIPE_BUF, which the kernel keeps whole.
-        while not stopper.stopping and not reports:
-            readable, _, _ = select.select([rfd, stopper.fd], [], [])
-            if rfd not in readable:
-                continue
-            chunk = os.read(rfd, 65536)
-            if not chunk:
-                break
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                if line != b"ready":
-                    reports.append(line)  # a worker stopped on its own
-                    continue
-                ready += 1
-                if ready == len(pids):
-                    _announce(name)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        ok = all(os.waitpid(pid, 0)[1] == 0 for pid in pids)
-    finally:
-        stopper.close()
-    while chunk := os.read(rfd, 65536):
-        pending += chunk
-    os.close(rfd)
-    reports += [line for line in pending.split(b"\n") if line and line != b"ready"]
-
-    totals: dict = dict(connections=0, requests=0, bytes=0, syscalls=0, cpu_s=0.0,
-                        cpu_user_s=0.0, cpu_sys_s=0.0, elapsed_s=0.0)
-    for line in reports:
-        for key, value in (tok.split("=", 1) for tok in line.decode().split()):
-            if key == "elapsed_s":
-                totals[key] = max(totals[key], float(value))
-            elif key.startswith("cpu_"):
-                totals[key] += float(value)
-            else:
-                totals[key] = totals.get(key, 0) + int(value)
-    return totals, ok and len(reports) == len(pids)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -406,9 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     listeners = open_listeners(args.host, args.port, args.workers, args.listen_backlog)
     if args.workers == 1:
         name = listeners[0].getsockname()
-        totals, ok = _serve(cls, listeners[0], args, lambda: _announce(name)), True
+        totals, ok = run_server(cls, listeners[0], args, lambda: announce(name)), True
     else:
-        totals, ok = _serve_workers(cls, listeners, args)
+        from .workers import serve_workers   # here: workers imports this module
+
+        totals, ok = serve_workers(cls, listeners, args)
     # On a terminal the ^C the tty echoed ends the line: the summary gets its own.
     print("\n" * sys.stdout.isatty() + format_summary(stage.name, args.workers, totals),
           flush=True)

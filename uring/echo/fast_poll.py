@@ -18,7 +18,8 @@ import socket
 
 from .. import abi, ops, probe
 from . import poll, user_data
-from .poll import ACCEPT, READ, WRITE, PAUSE_ACCEPT
+from .ring_server import PAUSE_ACCEPT
+from .tags import Kind
 
 __all__ = ["Server"]
 
@@ -39,10 +40,10 @@ class Server(user_data.Server):
 
     def arm_accept(self) -> None:
         """One ACCEPT request: its CQE carries the new descriptor."""
-        self.submit(ops.accept, ACCEPT, None, self.listener.fileno(),
+        self.submit(ops.accept, Kind.ACCEPT, None, self.listener.fileno(),
                     flags=socket.SOCK_CLOEXEC)
 
-    def on_accept(self, conn, res: int, flags: int) -> None:
+    def on_accept(self, res: int, flags: int) -> None:
         """A new connection (or an error); accept the next one either way, unless out of fds."""
         if res < 0:
             if -res in PAUSE_ACCEPT:
@@ -51,13 +52,13 @@ class Server(user_data.Server):
                 self.arm_accept()  # that client is gone; the next may not be
             return
         self.arm_accept()
-        self.open_conn(res)
+        self.arm_read(self.open_conn(res))
 
     def arm_read(self, conn: poll.Conn) -> None:
         """RECV at once; with fast poll it waits for data inside the kernel."""
-        self.submit(ops.recv, READ, conn, conn.fd, conn.buf)
+        self.submit(ops.recv, Kind.READ, conn, conn.fd, conn.buf)
 
     def write(self, conn: poll.Conn) -> None:
         """SEND what is left of the last receive."""
-        self.submit(ops.send, WRITE, conn, conn.fd, conn.view[conn.start:conn.end],
+        self.submit(ops.send, Kind.WRITE, conn, conn.fd, conn.view[conn.start:conn.end],
                     flags=socket.MSG_NOSIGNAL)

@@ -31,14 +31,11 @@ import resource
 
 from .. import abi, ops
 from ..register import register_files_sparse
-from . import multishot, poll
-from .multishot import CANCEL
-from .poll import ACCEPT
+from . import multishot
+from .ring_server import kernel_lacks
+from .tags import Kind, unpack
 
-__all__ = ["Server", "CLOSE"]
-
-#: Request kind of the CLOSE that empties a connection's slot.
-CLOSE = 9
+__all__ = ["Server"]
 
 
 def table_size(requested: int) -> int:
@@ -52,18 +49,22 @@ class Server(multishot.Server):
     """Multishot with connections as direct descriptors in a registered file table."""
 
     OPTIONS = multishot.Server.OPTIONS + ("files",)
+    SQE_FLAGS = int(abi.IOSQE_FIXED_FILE)
 
     @classmethod
     def unsupported(cls) -> str:
         """Needs a sparse file table and ``IORING_FILE_INDEX_ALLOC`` (Linux 5.19)."""
-        return super().unsupported() or poll.kernel_lacks(abi.IORING_FILE_INDEX_ALLOC)
+        return super().unsupported() or kernel_lacks(abi.IORING_FILE_INDEX_ALLOC)
 
-    def setup_buffers(self) -> None:
-        """Register an empty file table too; connection SQEs name slots, not fds."""
-        super().setup_buffers()
+    def setup(self) -> None:
+        """The buffer ring of ``multishot``, then the file table: an empty one, registered."""
+        super().setup()
+        self.setup_files()
+
+    def setup_files(self) -> None:
+        """Register an empty (sparse) file table of ``--files`` slots for the connections."""
         self.slots = table_size(self.args.files)
         register_files_sparse(self.ring, self.slots)
-        self.file_flags = int(abi.IOSQE_FIXED_FILE)
         self.used = 0               # slots holding a connection
         self.accepting = None       # None, "multishot" or "single": the ACCEPT in flight
         self.burst = self.args.listen_backlog + 1  # the most one accept run can take
@@ -77,23 +78,23 @@ class Server(multishot.Server):
         lfd = self.listener.fileno()
         if free > 2 * self.burst:
             self.accepting = "multishot"
-            self.submit(ops.accept_multishot_direct, ACCEPT, None, lfd)
+            self.submit(ops.accept_multishot_direct, Kind.ACCEPT, None, lfd)
         elif free > 0:
             self.accepting = "single"
-            self.submit(ops.accept_direct, ACCEPT, None, lfd)
+            self.submit(ops.accept_direct, Kind.ACCEPT, None, lfd)
         else:
             self.pause_accept()
 
-    def on_accept(self, conn, res: int, flags: int) -> None:
+    def on_accept(self, res: int, flags: int) -> None:
         """``res`` is the new connection's slot; keep enough slots free for the next burst."""
         if res >= 0:
             self.used += 1
-            self.open_conn(res)
+            self.arm_recv(self.open_conn(res))
         if flags & abi.IORING_CQE_F_MORE:
             if self.slots - self.used <= 2 * self.burst and not self.accept_cancelling:
                 self.accept_cancelling = True
                 self.stats.event("accept_multishot_stopped")
-                self.submit(ops.async_cancel, CANCEL, None, ACCEPT << 56)
+                self.submit(ops.async_cancel, Kind.CANCEL, None, self.tag(Kind.ACCEPT, None))
             return
         self.accepting = None
         self.accept_cancelling = False
@@ -104,9 +105,9 @@ class Server(multishot.Server):
 
     def on_other(self, kind: int, user_data: int, res: int, flags: int) -> None:
         """Also the CLOSE of a slot, which can only fail if the slot was empty: a bug."""
-        if kind == CLOSE:
+        if kind == Kind.CLOSE:
             if res < 0:
-                raise OSError(-res, f"closing direct descriptor {user_data & 0xFFFFFFFF}")
+                raise OSError(-res, f"closing direct descriptor {unpack(user_data)[2]}")
             return
         super().on_other(kind, user_data, res, flags)
 
@@ -114,7 +115,7 @@ class Server(multishot.Server):
         """Empty the connection's slot with an SQE; the freed slot lets accepting resume."""
         del self.conns[conn.fd]
         self.release(conn)
-        self.submit(ops.close_direct, CLOSE, conn, conn.fd)
+        self.submit(ops.close_direct, Kind.CLOSE, conn, conn.fd)
         self.used -= 1
         self.resume_accept()
 

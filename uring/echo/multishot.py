@@ -1,7 +1,9 @@
 """Stage ``multishot``: arm once, complete many times -- the modern io_uring server.
 
-What changes from ``buf_ring``, feature for feature with liburing's
-``examples/echo-server.c``:
+The root of the armed-once family, beside the request-per-operation one
+(:mod:`uring.echo.poll` to :mod:`uring.echo.buf_ring`) on the same
+:class:`~uring.echo.ring_server.RingServer`. What changes, feature for
+feature with liburing's ``examples/echo-server.c``:
 
 * **Multishot accept** (5.19): one ACCEPT request posts a CQE per new
   connection, flagged ``IORING_CQE_F_MORE`` while it stays armed.
@@ -19,8 +21,8 @@ What changes from ``buf_ring``, feature for feature with liburing's
   (:meth:`~uring.ring.Ring.copy_cqes_raw`), queues the SQEs they call for,
   publishes the buffers handed back with one store, and makes one
   ``io_uring_enter`` that both submits and waits.
-* ``user_data = kind << 56 | bid << 32 | fd``, as liburing's
-  ``type << 56 | bid << 16 | fd`` but with room for any descriptor.
+* ``user_data`` packs kind, buffer id and descriptor (:mod:`uring.echo.tags`),
+  as liburing's example does, but with 32 bits for the descriptor.
 
 Receiving no longer waits for the send, so this stage does what the earlier
 ones got for free from their one-request-per-connection cycle:
@@ -50,28 +52,25 @@ import socket
 from collections import deque
 
 from .. import abi, ops, probe
+from ..buffers import BufferRing
 from ..memory import address
 from ..ring import Ring, SubmissionQueueFull
-from . import buf_ring, poll
-from .poll import ACCEPT, PAUSE_ACCEPT, READ, STOP, WRITE
-from .provide_buffers import BGID
-from .user_data import FD_MASK, KIND_SHIFT
+from .buf_ring import ring_entries
+from .ring_server import PAUSE_ACCEPT, RingServer, kernel_lacks
+from .tags import BID_SHIFT, FD_MASK, KIND_SHIFT, Kind, pack
 
-__all__ = ["Server", "Conn", "CANCEL", "BID_SHIFT", "NO_BID", "setup_flags"]
+__all__ = ["Server", "Conn", "BGID", "setup_flags"]
 
-#: Request kind of the ASYNC_CANCEL that stops a connection's RECV.
-CANCEL = 7
-#: Where the buffer id sits in a SEND's user_data ...
-BID_SHIFT = 32
-#: ... and the id there when the SEND is from a backlog, not a ring buffer.
-NO_BID = 0xFFFF
+#: Our one buffer group.
+BGID = 0
 
 _NOSIGNAL = socket.MSG_NOSIGNAL
 _F_MORE = int(abi.IORING_CQE_F_MORE)
 _F_BUFFER = int(abi.IORING_CQE_F_BUFFER)
 _OP_SEND = int(abi.IORING_OP_SEND)
-_RECV_TAG = READ << KIND_SHIFT
-_SEND_TAG = WRITE << KIND_SHIFT
+_READ = int(Kind.READ)
+_WRITE = int(Kind.WRITE)
+_SEND_TAG = pack(Kind.WRITE)
 
 
 def setup_flags() -> int:
@@ -115,15 +114,24 @@ class Conn:
         return self.out_left + len(self.pending)
 
 
-class Server(buf_ring.Server):
+class Server(RingServer):
     """Multishot accept and recv over a buffer ring, batched, DEFER_TASKRUN."""
 
     OPTIONS = ("entries", "buffers", "buffer_size", "max_unsent")
+    #: ``IOSQE_*`` flags of every SQE that names a connection (``fixed_files``
+    #: names slots of its file table: ``IOSQE_FIXED_FILE``).
+    SQE_FLAGS = 0
 
     @classmethod
     def unsupported(cls) -> str:
         """Needs multishot recv with a buffer ring (Linux 6.0)."""
-        return super().unsupported() or poll.kernel_lacks(abi.IORING_RECV_MULTISHOT)
+        info = probe.get()
+        for op in (abi.IORING_OP_POLL_ADD, abi.IORING_OP_ACCEPT, abi.IORING_OP_RECV,
+                   abi.IORING_OP_SEND, abi.IORING_OP_ASYNC_CANCEL):
+            reason = info.why_not_op(op)
+            if reason:
+                return reason
+        return kernel_lacks(abi.IORING_RECV_MULTISHOT)
 
     def setup_ring(self) -> Ring:
         """Flags as liburing's example; a CQ 8x the SQ; the ring fd registered."""
@@ -135,18 +143,20 @@ class Server(buf_ring.Server):
             pass  # before 5.18: every enter looks the fd up, which only costs time
         return ring
 
-    def setup_buffers(self) -> None:
-        """The buffer ring of ``buf_ring``, plus every buffer's address computed once."""
-        super().setup_buffers()
-        size = self.args.buffer_size
+    def setup(self) -> None:
+        """A buffer ring of ``--buffers`` buffers, and every buffer's address computed once."""
+        count, size = self.args.buffers, self.args.buffer_size
+        self.group = BufferRing(self.ring, BGID, ring_entries(count), size, count=count)
         base = address(self.group.view)[0]
-        self.addrs = [base + bid * size for bid in range(self.args.buffers)]
-        self.views = [self.group.view[bid * size:(bid + 1) * size]
-                      for bid in range(self.args.buffers)]
+        self.addrs = [base + bid * size for bid in range(count)]
+        self.views = [self.group.view[bid * size:(bid + 1) * size] for bid in range(count)]
+        self.starved: deque[Conn] = deque()  # waiting for the ring to refill, oldest first
+        self.returned = 0  # buffers staged since the last flush()
         self.max_unsent = self.args.max_unsent
-        self.file_flags = 0  # IOSQE_* flags of SQEs on a connection (fixed_files changes them)
-        self.fast_limit = self.args.buffer_size  # the most the inline RECV path handles
-        self.inline_send_done = True  # the inline SEND path may recycle its buffer
+
+    def tag(self, kind: Kind, conn: Conn | None) -> int:
+        """``pack(kind, fd)`` (fd 0 for requests that belong to no connection)."""
+        return pack(kind, conn.fd if conn is not None else 0)
 
     def new_conn(self, fd: int) -> Conn:
         """State for the connection on ``fd``."""
@@ -169,8 +179,11 @@ class Server(buf_ring.Server):
         The two completions of every echo -- a RECV that brought bytes to an
         idle connection, a SEND that sent them all -- are handled inline with
         names bound to locals; everything else goes through methods that
-        later stages override. ``fast_limit`` bounds the inline RECV path:
-        larger receives (bundles, zero-copy candidates) take :meth:`received`.
+        later stages override. The inline paths do what :meth:`received`
+        and :meth:`send_done` would, so they stand aside where a stage
+        changes those: RECVs above :meth:`inline_limit` take
+        :meth:`received`, and a stage that overrides :meth:`send_done`
+        gets every completed SEND.
         """
         ring = self.ring
         prep = ring.prep
@@ -179,22 +192,22 @@ class Server(buf_ring.Server):
         addrs = self.addrs
         take_id = self.group.take_id
         add_many = self.group.add_many
-        recycled = []  # ids whose echo went out: staged in one call per batch
-        back = recycled.append
+        staged = []  # ids whose echo went out: staged in one call per batch
+        back = staged.append
         received, sent, send_done = self.received, self.sent, self.send_done
-        inline_done = self.inline_send_done
+        inline_done = type(self).send_done is Server.send_done
         stopper = self.stopper
         stats = self.stats
         cq_entries = ring.cq_entries
-        fast_limit = self.fast_limit
-        file_flags = self.file_flags
+        fast_limit = self.inline_limit()
+        sqe_flags = self.SQE_FLAGS
         requests = nbytes = 0
         try:
             while not stopper.stopping:
-                if recycled:
-                    add_many(recycled)
-                    self.returned += len(recycled)
-                    recycled.clear()
+                if staged:
+                    add_many(staged)
+                    self.returned += len(staged)
+                    staged.clear()
                 self.flush()
                 cqes = wait()
                 if len(cqes) >= cq_entries:
@@ -202,7 +215,7 @@ class Server(buf_ring.Server):
                 for cqe in cqes:
                     user_data, res, flags = cqe
                     kind = user_data >> KIND_SHIFT
-                    if kind == READ:
+                    if kind == _READ:
                         conn = conns[user_data & FD_MASK]
                         if (0 < res <= fast_limit and flags & _F_MORE and not conn.out_left
                                 and not conn.pending and not conn.dead):
@@ -217,17 +230,17 @@ class Server(buf_ring.Server):
                             conn.out_left = res
                             send_ud = _SEND_TAG | bid << BID_SHIFT | fd
                             try:
-                                prep(_OP_SEND, file_flags, 0, fd, 0, addr, res, _NOSIGNAL, send_ud)
+                                prep(_OP_SEND, sqe_flags, 0, fd, 0, addr, res, _NOSIGNAL, send_ud)
                             except SubmissionQueueFull:
                                 self.make_room()
-                                prep(_OP_SEND, file_flags, 0, fd, 0, addr, res, _NOSIGNAL, send_ud)
+                                prep(_OP_SEND, sqe_flags, 0, fd, 0, addr, res, _NOSIGNAL, send_ud)
                         elif res > 0:
                             received(conn, res, flags)
                             if not flags & _F_MORE:  # ended after data (old kernels, overflow)
                                 self.recv_ended(conn, res, 0)
                         else:
                             self.recv_ended(conn, res, flags)
-                    elif kind == WRITE:
+                    elif kind == _WRITE:
                         conn = conns[user_data & FD_MASK]
                         if (res == conn.out_left and not conn.pending and not conn.paused
                                 and not conn.eof and not conn.dead and not conn.starved):
@@ -247,12 +260,9 @@ class Server(buf_ring.Server):
             stats.requests += requests
             stats.bytes += nbytes
 
-    def on_other(self, kind: int, user_data: int, res: int, flags: int) -> None:
-        """CQEs off the hot path: accept, stop, and the cancels (whose targets report)."""
-        if kind == ACCEPT:
-            self.on_accept(None, res, flags)
-        elif kind == STOP:
-            self.on_stop(None, res, flags)
+    def inline_limit(self) -> int:
+        """The largest receive the loop echoes inline: a buffer, sent as :meth:`start_send` does."""
+        return self.args.buffer_size
 
     def wait(self) -> list:
         """Submit what the last batch queued and wait for at least one CQE; return them all."""
@@ -276,8 +286,8 @@ class Server(buf_ring.Server):
     def arm_recv(self, conn: Conn) -> None:
         """Arm the connection's multishot RECV over the buffer ring."""
         conn.recv_armed = True
-        self.submit(ops.recv_multishot, READ, conn, conn.fd, buf_group=BGID,
-                    sqe_flags=self.file_flags)
+        self.submit(ops.recv_multishot, Kind.READ, conn, conn.fd, buf_group=BGID,
+                    sqe_flags=self.SQE_FLAGS)
 
     def received(self, conn: Conn, res: int, flags: int) -> None:
         """``res`` bytes arrived in the buffer the CQE names: echo them, or queue a copy."""
@@ -286,7 +296,7 @@ class Server(buf_ring.Server):
         stats.requests += 1
         stats.bytes += res
         if conn.dead:
-            self.recycle(bid)
+            self.stage_buffer(bid)
         elif not conn.out_left and not conn.pending:
             # The common case: nothing queued, send straight from the buffer.
             conn.out_bid = bid
@@ -296,11 +306,11 @@ class Server(buf_ring.Server):
         else:
             # Behind a SEND in flight: copy, so the buffer goes back at once.
             conn.pending += self.views[bid][:res]
-            self.recycle(bid)
+            self.stage_buffer(bid)
             if conn.unsent() >= self.max_unsent and not conn.paused:
                 self.pause(conn)
 
-    def recycle(self, bid: int) -> None:
+    def stage_buffer(self, bid: int) -> None:
         """Stage ``bid`` for the ring; :meth:`flush` publishes the iteration's returns at once."""
         self.group.add(bid)
         self.returned += 1
@@ -314,7 +324,7 @@ class Server(buf_ring.Server):
         conn.recv_armed = False
         conn.cancelling = False
         if flags & _F_BUFFER:  # a buffer with no data in it: hand it straight back
-            self.recycle(self.group.take_id(flags))
+            self.stage_buffer(self.group.take_id(flags))
         if res == 0:
             conn.eof = True
         elif res == -errno.ENOBUFS:
@@ -337,14 +347,14 @@ class Server(buf_ring.Server):
         """Ask the kernel to end the connection's RECV (it then posts ``-ECANCELED``)."""
         if conn.recv_armed and not conn.cancelling:
             conn.cancelling = True
-            self.submit(ops.async_cancel, CANCEL, conn, _RECV_TAG | conn.fd)
+            self.submit(ops.async_cancel, Kind.CANCEL, conn, self.tag(Kind.READ, conn))
 
     # -- sending -------------------------------------------------------------------------
 
     def start_send(self, conn: Conn) -> None:
         """SEND ``out_left`` bytes at ``out_addr`` (``user_data`` names the buffer, if any)."""
-        self.prep(_OP_SEND, self.file_flags, conn.fd, conn.out_addr, conn.out_left, _NOSIGNAL,
-                  _SEND_TAG | (conn.out_bid & NO_BID) << BID_SHIFT | conn.fd)
+        self.prep(_OP_SEND, self.SQE_FLAGS, conn.fd, conn.out_addr, conn.out_left, _NOSIGNAL,
+                  pack(Kind.WRITE, conn.fd, conn.out_bid))
 
     def sent(self, conn: Conn, res: int, flags: int) -> None:
         """A SEND completed: the rest after a short one, else the backlog, else settle."""
@@ -365,7 +375,7 @@ class Server(buf_ring.Server):
     def send_done(self, conn: Conn) -> None:
         """The SEND in flight is over: release its buffer or backlog."""
         if conn.out_bid >= 0:
-            self.recycle(conn.out_bid)
+            self.stage_buffer(conn.out_bid)
             conn.out_bid = -1
         conn.out_obj = None
         conn.out_left = 0
@@ -407,13 +417,13 @@ class Server(buf_ring.Server):
 
     def arm_accept(self) -> None:
         """One multishot ACCEPT for all connections to come."""
-        self.submit(ops.accept_multishot, ACCEPT, None, self.listener.fileno(),
+        self.submit(ops.accept_multishot, Kind.ACCEPT, None, self.listener.fileno(),
                     flags=socket.SOCK_CLOEXEC)
 
-    def on_accept(self, conn, res: int, flags: int) -> None:
+    def on_accept(self, res: int, flags: int) -> None:
         """A new connection (or an error); re-arm if the multishot ended, unless out of fds."""
         if res >= 0:
-            self.open_conn(res)
+            self.arm_recv(self.open_conn(res))
         if flags & _F_MORE:
             return
         if res < 0 and -res in PAUSE_ACCEPT:
@@ -421,13 +431,10 @@ class Server(buf_ring.Server):
         else:
             self.arm_accept()
 
-    def open_conn(self, fd: int) -> None:
-        """Start serving a new connection: arm its RECV."""
-        conn = self.new_conn(fd)
-        self.conns[fd] = conn
-        self.stats.connections += 1
-        self.arm_recv(conn)
-
     def release(self, conn: Conn) -> None:
         """At close: leave the starved queue (buffers went back as their SENDs completed)."""
         conn.starved = False
+
+    def close_buffers(self) -> None:
+        """Unregister the buffer ring, once the ring is gone."""
+        self.group.close()

@@ -34,17 +34,30 @@ from .. import abi, ops, probe
 from ..buffers import ProvidedBuffers
 from ..ring import SubmissionQueueFull
 from . import fast_poll, poll
-from .poll import READ
+from .tags import Kind, pack
 
-__all__ = ["Server", "PROVIDE", "BGID"]
+__all__ = ["Server", "Conn", "BGID"]
 
-#: Request kind of the buffer group's own SQEs (in the top byte, like the others).
-PROVIDE = 6
 #: Our one buffer group.
 BGID = 0
 
 _F_BUFFER = int(abi.IORING_CQE_F_BUFFER)
 _SHIFT = int(abi.IORING_CQE_BUFFER_SHIFT)
+
+
+class Conn(poll.Conn):
+    """A client that owns no buffer: ``bid`` is the provided buffer it holds, or -1.
+
+    ``view`` is that buffer's bytes, from the receive until the echo is sent.
+    """
+
+    __slots__ = ("bid",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = self.view = None
+        self.start = self.end = 0
+        self.bid = -1
 
 
 class Server(fast_poll.Server):
@@ -61,31 +74,34 @@ class Server(fast_poll.Server):
             reason = f"needs IOSQE_CQE_SKIP_SUCCESS (Linux 5.17); this is {info.release}"
         return reason
 
-    def setup_buffers(self) -> None:
+    def setup(self) -> None:
         """Provide ``--buffers`` buffers of ``--buffer-size`` bytes to group :data:`BGID`."""
-        self.group = ProvidedBuffers(self.ring, BGID, self.args.buffers,
-                                     self.args.buffer_size, tag=PROVIDE << 56)
-        self.starved: deque[poll.Conn] = deque()  # waiting for a buffer, oldest first
+        self.group = self.setup_group()
+        self.starved: deque[Conn] = deque()  # waiting for a buffer, oldest first
         self.returned = 0  # buffers handed back since the last flush()
 
-    def new_conn(self, fd: int) -> poll.Conn:
+    def setup_group(self) -> ProvidedBuffers:
+        """The group: its ``PROVIDE_BUFFERS`` requests are tagged ``Kind.PROVIDE``."""
+        return ProvidedBuffers(self.ring, BGID, self.args.buffers, self.args.buffer_size,
+                               tag=pack(Kind.PROVIDE))
+
+    def new_conn(self, fd: int) -> Conn:
         """A connection owns no buffer of its own any more."""
-        return poll.Conn(fd, 0)
+        return Conn(fd)
 
-    def handlers(self) -> dict:
-        """Also route the group's own (failed) PROVIDE CQEs."""
-        return {**super().handlers(), PROVIDE: self.on_provide}
+    def on_other(self, kind: int, user_data: int, res: int, flags: int) -> None:
+        """Also the group's own PROVIDE CQEs: only a failed one posts, and the group raises."""
+        if kind == Kind.PROVIDE:
+            self.group.handle((user_data, res, flags))
+        else:
+            super().on_other(kind, user_data, res, flags)
 
-    def on_provide(self, conn, res: int, flags: int) -> None:
-        """Only a failed PROVIDE_BUFFERS posts a CQE; the group raises its error."""
-        self.group.handle((PROVIDE << 56, res, flags))
-
-    def arm_read(self, conn: poll.Conn) -> None:
+    def arm_read(self, conn: Conn) -> None:
         """Hand back the buffer just echoed, then RECV into whichever buffer is free."""
         self.give_back(conn)
-        self.submit(ops.recv, READ, conn, conn.fd, None, buf_group=BGID)
+        self.submit(ops.recv, Kind.READ, conn, conn.fd, None, buf_group=BGID)
 
-    def on_read(self, conn: poll.Conn, res: int, flags: int) -> None:
+    def on_read(self, conn: Conn, res: int, flags: int) -> None:
         """Take the buffer the CQE names (only if it names one); echo it, wait, or close."""
         if flags & _F_BUFFER:
             conn.view = self.group.take((0, res, flags))
@@ -96,7 +112,7 @@ class Server(fast_poll.Server):
             return
         super().on_read(conn, res, flags)
 
-    def give_back(self, conn: poll.Conn) -> None:
+    def give_back(self, conn: Conn) -> None:
         """Stage the connection's buffer, if it holds one, for the next provide."""
         if conn.bid >= 0:
             self.group.add(conn.bid)
@@ -104,7 +120,7 @@ class Server(fast_poll.Server):
             conn.view = None
             self.returned += 1
 
-    def release(self, conn: poll.Conn) -> None:
+    def release(self, conn: Conn) -> None:
         """A closing connection gives its buffer back."""
         self.give_back(conn)
 
@@ -126,7 +142,7 @@ class Server(fast_poll.Server):
         if self.starved and self.group.in_kernel:
             starved, self.starved = self.starved, deque()
             for conn in starved:
-                self.submit(ops.recv, READ, conn, conn.fd, None, buf_group=BGID)
+                self.submit(ops.recv, Kind.READ, conn, conn.fd, None, buf_group=BGID)
 
     def publish(self) -> None:
         """Queue the PROVIDE_BUFFERS SQEs for the staged ids (submitting first if the SQ fills)."""
