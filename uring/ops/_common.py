@@ -15,6 +15,7 @@ import os
 import struct
 from typing import Callable, NamedTuple
 
+from .._timespec import seconds_to_ns, split_ns
 from ..abi import IORING_RECVSEND_BUNDLE, IoringOp, kernel_timespec
 
 __all__ = ["OPS", "OpSpec", "Feature", "DIRECT_DESCRIPTORS", "OperationUnsupported",
@@ -212,22 +213,19 @@ def length(nbytes, size: int, name: str = "buf") -> int:
 def timespec(value, name: str = "ts") -> kernel_timespec:
     """A ``struct __kernel_timespec`` from seconds (int/float) or an existing one.
 
-    The kernel copies it when the SQE is submitted; the operations still keep
-    it with ``ring.keep`` until the final CQE, as liburing's callers must.
+    Seconds are converted as ``Ring.wait`` converts its timeout (rounded to
+    the nanosecond, carried into ``tv_sec``; ``ValueError`` if it does not fit
+    the signed 64-bit ``tv_sec``). The kernel copies it when the SQE is
+    submitted; the operations still keep it with the request until its final
+    CQE, as liburing's callers must.
     """
     if isinstance(value, kernel_timespec):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be seconds (int or float) or a"
                         f" uring.abi.kernel_timespec, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0 seconds, not {value}")
     ts = kernel_timespec()
-    ts.tv_sec = int(value)
-    ts.tv_nsec = round((value - int(value)) * 1_000_000_000)
-    if ts.tv_nsec >= 1_000_000_000:
-        ts.tv_sec += 1
-        ts.tv_nsec -= 1_000_000_000
+    ts.tv_sec, ts.tv_nsec = split_ns(seconds_to_ns(value, name))
     return ts
 
 

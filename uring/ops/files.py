@@ -35,7 +35,7 @@ from ..abi import (
     IORING_OP_WRITEV,
     IOSQE_BUFFER_SELECT,
 )
-from ..memory import address, iovecs
+from ..memory import export, iovecs
 from ._common import (
     AT_FDCWD,
     DIRECT_DESCRIPTORS,
@@ -142,7 +142,7 @@ def read(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
     if _READ in gate.missing:
         raise unsupported(_READ)
     if buf_group is None:
-        addr, size = address(buf, True)
+        addr, size, pin = export(buf, True)
         if nbytes is not None:
             size = length(nbytes, size)
         group = 0
@@ -157,7 +157,7 @@ def read(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
         raise invalid(e, user_data=user_data, fd=fd, offset=offset, flags=flags,
                       sqe_flags=sqe_flags) from None
     if addr:
-        ring.keep(user_data, buf)
+        ring._hold(user_data, pin)
     return slot
 
 
@@ -167,7 +167,7 @@ def write(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
     """Write ``buf`` (or its first ``nbytes``) to ``fd`` at ``offset``; ``flags`` are ``RWF_*``."""
     if _WRITE in gate.missing:
         raise unsupported(_WRITE)
-    addr, size = address(buf)
+    addr, size, pin = export(buf)
     if nbytes is not None:
         size = length(nbytes, size)
     try:
@@ -177,7 +177,7 @@ def write(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, offset=offset, flags=flags,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, buf)
+    ring._hold(user_data, pin)
     return slot
 
 
@@ -185,7 +185,7 @@ def _fixed(opcode, ring, user_data, fd, buf, buf_index, nbytes, offset, sqe_flag
            writable):
     if opcode in gate.missing:
         raise unsupported(opcode)
-    addr, size = address(buf, writable)
+    addr, size, pin = export(buf, writable)
     if nbytes is not None:
         size = length(nbytes, size)
     try:
@@ -194,7 +194,7 @@ def _fixed(opcode, ring, user_data, fd, buf, buf_index, nbytes, offset, sqe_flag
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, buf_index=buf_index, offset=offset,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, buf)
+    ring._hold(user_data, pin)
     return slot
 
 
@@ -228,8 +228,9 @@ def _vectored(opcode, ring, user_data, fd, buffers, offset, flags, sqe_flags, wr
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, offset=offset, flags=flags,
                       sqe_flags=sqe_flags) from None
-    # The iovec array and every buffer it points to stay alive together.
-    ring.keep(user_data, (array, buffers))
+    # A snapshot of the buffers: the array holds an export of each (its
+    # ``pins``), so the caller's list or generator no longer matters.
+    ring._hold(user_data, array)
     return slot
 
 
@@ -275,7 +276,7 @@ def _open(ring, user_data, path, flags, mode, dir_fd, file_index, sqe_flags):
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, dir_fd=dir_fd, flags=flags, mode=mode,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, c_path)
+    ring._hold(user_data, c_path)
     return slot
 
 
@@ -384,7 +385,7 @@ def statx(ring, user_data: int, path, statxbuf: struct_statx, *, dir_fd: int = A
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, dir_fd=dir_fd, mask=mask, flags=flags,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, (c_path, statxbuf))
+    ring._hold(user_data, (c_path, statxbuf))
     return slot
 
 
@@ -447,5 +448,5 @@ def files_update(ring, user_data: int, fds, offset: int, *, sqe_flags: int = 0) 
                          len(array), 0, user_data)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, slot_offset=offset, sqe_flags=sqe_flags) from None
-    ring.keep(user_data, array)
+    ring._hold(user_data, array)
     return slot

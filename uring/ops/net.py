@@ -45,7 +45,7 @@ from ..abi import (
     IORING_SEND_ZC_REPORT_USAGE,
     IOSQE_BUFFER_SELECT,
 )
-from ..memory import address
+from ..memory import export
 from ._common import (
     DIRECT_DESCRIPTORS,
     PACK_ERRORS,
@@ -127,7 +127,7 @@ def _with_address(opcode, ring, user_data, fd, address, sqe_flags):
                          ctypes.addressof(addr), 0, 0, user_data)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, sqe_flags=sqe_flags) from None
-    ring.keep(user_data, addr)
+    ring._hold(user_data, addr)
     return slot
 
 
@@ -185,7 +185,7 @@ def _accept(ring, user_data, fd, flags, peer, ioprio, file_index, sqe_flags):
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, sqe_flags=sqe_flags) from None
     if peer is not None:
-        ring.keep(user_data, peer)
+        ring._hold(user_data, peer)
     return slot
 
 
@@ -261,7 +261,7 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
         raise unsupported(_SEND)
     ioprio = _POLL_FIRST if poll_first else 0
     if buf_group is None:
-        addr, size = address(buf)
+        addr, size, pin = export(buf)
         if nbytes is not None:
             size = length(nbytes, size)
         group = 0
@@ -282,7 +282,7 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
             raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                           sqe_flags=sqe_flags) from None
         if addr:
-            ring.keep(user_data, buf)
+            ring._hold(user_data, pin)
         return slot
     to = sockaddr(dest, "dest")
     try:
@@ -291,7 +291,7 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, (buf, to))
+    ring._hold(user_data, (pin, to) if addr else to)
     return slot
 
 
@@ -311,7 +311,7 @@ def recv(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
         raise unsupported(_RECV)
     ioprio = _POLL_FIRST if poll_first else 0
     if buf_group is None:
-        addr, size = address(buf, True)
+        addr, size, pin = export(buf, True)
         if nbytes is not None:
             size = length(nbytes, size)
         group = 0
@@ -331,7 +331,7 @@ def recv(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                       sqe_flags=sqe_flags) from None
     if addr:
-        ring.keep(user_data, buf)
+        ring._hold(user_data, pin)
     return slot
 
 
@@ -376,7 +376,7 @@ def _msg(opcode, ring, user_data, fd, msg, flags, ioprio, group, sqe_flags):
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, msg)
+    ring._hold(user_data, msg)
     return slot
 
 
@@ -436,7 +436,7 @@ def send_zc(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, fl
     """
     if _SEND_ZC in gate.missing:
         raise unsupported(_SEND_ZC)
-    addr, size = address(buf)
+    addr, size, pin = export(buf)
     if nbytes is not None:
         size = length(nbytes, size)
     ioprio = _POLL_FIRST if poll_first else 0
@@ -456,7 +456,7 @@ def send_zc(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, fl
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_index=index,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, (buf, to) if to is not None else buf)
+    ring._hold(user_data, (pin, to) if to is not None else pin)
     return slot
 
 
