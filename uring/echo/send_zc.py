@@ -57,6 +57,10 @@ class Server(multishot.Server):
         self.inline_send_done = False
         self.notifs_due = [0] * self.args.buffers
         self.sent_buffers: set[int] = set()  # sends done, waiting for their notifications
+        # Backlogs sent zero-copy, per fd, until their notifications (in order).
+        # Not ring.keep: two backlog SEND_ZCs of one connection can be in flight
+        # with the same user_data, which the ring refuses for held memory.
+        self.zc_backlogs: dict[int, list] = {}
 
     def start_send(self, conn: multishot.Conn) -> None:
         """SEND_ZC if the send is big enough, else a plain SEND."""
@@ -69,7 +73,7 @@ class Server(multishot.Server):
             self.notifs_due[bid] += 1
         else:
             # The backlog must outlive this SEND: until the notification.
-            self.ring.keep(user_data, conn.out_obj)
+            self.zc_backlogs.setdefault(conn.fd, []).append(conn.out_obj)
         self.stats.event("zc_sends")
         self.prep(_OP_SEND_ZC, self.file_flags, conn.fd, conn.out_addr, conn.out_left,
                   _NOSIGNAL, user_data)
@@ -81,16 +85,21 @@ class Server(multishot.Server):
             return
         if flags & _F_NOTIF:
             self.stats.event("zc_notifs")
-            self.notified((user_data >> BID_SHIFT) & NO_BID)
+            self.notified((user_data >> BID_SHIFT) & NO_BID, user_data & FD_MASK)
             return
         if not flags & _F_MORE:  # failed before the kernel took the pages: no notification
-            self.notified((user_data >> BID_SHIFT) & NO_BID)
+            self.notified((user_data >> BID_SHIFT) & NO_BID, user_data & FD_MASK)
         self.sent(self.conns[user_data & FD_MASK], res, flags)
 
-    def notified(self, bid: int) -> None:
-        """The kernel let go of a ring buffer: recycle it once nothing else uses it."""
+    def notified(self, bid: int, fd: int = -1) -> None:
+        """The kernel let go of a buffer: recycle it once nothing else uses it."""
         if bid == NO_BID:
-            return  # a backlog: ring.keep drops it with this final CQE
+            held = self.zc_backlogs.get(fd)
+            if held:
+                del held[0]  # the oldest backlog of this connection
+                if not held:
+                    del self.zc_backlogs[fd]
+            return
         self.notifs_due[bid] -= 1
         if not self.notifs_due[bid] and bid in self.sent_buffers:
             self.sent_buffers.discard(bid)
