@@ -786,6 +786,8 @@ class Ring:
         self._check_open()
         if not isinstance(wait_nr, int) or not 0 <= wait_nr <= _U32:
             _check_u32(wait_nr, "wait_nr")
+        if timeout is not None:
+            seconds_to_ns(timeout, "timeout")  # refused even when no wait is needed
         if self.cq_ready() < wait_nr or self.sq_ready():
             self._submit(wait_nr, timeout)
         return self.copy_cqes()
