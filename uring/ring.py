@@ -254,7 +254,7 @@ class LinuxKernel:
         os.close(fd)
 
 
-def _make_prep(sqe: struct.Struct, shift: int):
+def _make_prep(sqe: struct.Struct, shift: int, qualname: str):
     """Build :meth:`Ring.prep` for slots of ``1 << shift`` bytes packed with ``sqe``.
 
     One definition serves the 64-byte and the 128-byte (``IORING_SETUP_SQE128``)
@@ -280,6 +280,7 @@ def _make_prep(sqe: struct.Struct, shift: int):
         return slot
 
     prep.__doc__ = _PREP_DOC
+    prep.__qualname__ = qualname  # autodoc documents it as the method it is
     return prep
 
 
@@ -445,7 +446,7 @@ class Ring:
 
     # -- submission --------------------------------------------------------------
 
-    prep = _make_prep(_SQE, 6)
+    prep = _make_prep(_SQE, 6, "Ring.prep")
 
     def _sq_refresh_limit(self, tail: int) -> None:
         """Called when our cached view says the SQ is full: look at the kernel's head."""
@@ -1024,7 +1025,7 @@ class Ring:
                 f"cq_entries={self.cq_entries} flags={self.setup_flags!r}>")
 
 
-_prep128 = _make_prep(_SQE128, 7)
+_prep128 = _make_prep(_SQE128, 7, "Ring.prep")
 
 
 def _refuse_layouts(flags: int) -> None:
