@@ -8,31 +8,16 @@ import os
 import socket
 import threading
 import time
-import warnings
 import weakref
 
 import pytest
 
 import uring.ring
-from uring import Ring, abi, ops, probe
+from lifetime_helpers import PROBE, Buf, close_proves_done, needs_io_uring
+from uring import Ring, abi, ops
 from uring.buffers import BufferRing
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
-
-
-class Buf(bytearray):
-    """A bytearray we can hold a weak reference to."""
-
-
-def unread(sock, data=b"probe"):
-    """True if ``data`` sent to the peer of ``sock`` is still there to read (no recv took it)."""
-    time.sleep(0.05)
-    sock.setblocking(False)
-    try:
-        return sock.recv(64) == data
-    except BlockingIOError:
-        return False
+pytestmark = needs_io_uring
 
 
 def pending_recv(ring, sock, user_data=1):
@@ -59,13 +44,7 @@ def test_close_cancels_and_releases_after_proof():
         alive = pending_recv(ring, a)
         gc.collect()
         assert alive() is not None
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            ring.close()
-        gc.collect()
-        assert alive() is None
-        b.send(b"probe")
-        assert unread(a)  # the recv was cancelled: nobody took the bytes
+        close_proves_done(ring, a, b, alive)
 
 
 def test_close_unregisters_the_registered_ring_fd():
@@ -77,13 +56,7 @@ def test_close_unregisters_the_registered_ring_fd():
         ring = Ring(8)
         ring.register_ring_fd()
         alive = pending_recv(ring, a)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            ring.close()
-        b.send(b"probe")
-        assert unread(a)
-        gc.collect()
-        assert alive() is None
+        close_proves_done(ring, a, b, alive)
     # The 17th registered ring of a thread got EBUSY when close() left slots taken.
     for _ in range(20):
         with Ring(2) as r:
@@ -120,14 +93,8 @@ def test_close_closes_a_buffer_ring_mmap_mapping():
         ring = Ring(8)
         group = BufferRing(ring, 2, 4, 128, flags=abi.IOU_PBUF_RING_MMAP)
         alive = pending_recv(ring, a)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            ring.close()
+        close_proves_done(ring, a, b, alive)
         assert group.closed
-        b.send(b"probe")
-        assert unread(a)
-        gc.collect()
-        assert alive() is None
 
 
 def test_close_while_another_thread_waits_parks_the_memory():

@@ -12,33 +12,12 @@ import weakref
 
 import pytest
 
-from uring import Ring, abi, ops, probe
+from lifetime_helpers import Buf, canaries, intact, needs_io_uring, reap
+from uring import Ring, abi, ops
 from uring.buffers import BufferRing, ProvidedBuffers
 from uring.memory import Buffer
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
-
-
-class Buf(bytearray):
-    """A bytearray we can hold a weak reference to."""
-
-
-def reap(ring, n, timeout=5):
-    got = []
-    while len(got) < n:
-        more = ring.wait(n - len(got), timeout=timeout)
-        assert more, "no CQE in time"
-        got += more
-    return got
-
-
-def canaries(size, fill=0xA5, n=200):
-    return [bytearray([fill]) * size for _ in range(n)]
-
-
-def intact(cs, fill=0xA5):
-    return all(c.count(fill) == len(c) for c in cs)
+pytestmark = needs_io_uring
 
 
 @pytest.mark.parametrize("idiom", ["bytearray", "with memoryview"])

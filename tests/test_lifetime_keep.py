@@ -7,23 +7,10 @@ import weakref
 
 import pytest
 
-from uring import Ring, abi, ops, probe
+from lifetime_helpers import PROBE, Buf, needs_io_uring, reap
+from uring import Ring, abi, ops
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
-
-
-class Buf(bytearray):
-    """A bytearray we can hold a weak reference to."""
-
-
-def reap(ring, n, timeout=5):
-    got = []
-    while len(got) < n:
-        more = ring.wait(n - len(got), timeout=timeout)
-        assert more, "no CQE in time"
-        got += more
-    return got
+pytestmark = needs_io_uring
 
 
 def test_second_request_with_a_holding_user_data_is_refused():

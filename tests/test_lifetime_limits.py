@@ -1,64 +1,36 @@
 """Timeouts and counts that do not fit are refused; a timed wait ends; SQPOLL wakes (items 15-16)."""
 
-import signal
-import socket
 import time
 
 import pytest
 
 import uring.ring
-from uring import Ring, abi, ops, probe
+from lifetime_helpers import needs_io_uring, steady_signal
+from uring import Ring, abi, ops
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
+pytestmark = needs_io_uring
 
 
 def test_timed_wait_ends_under_a_steady_signal():
     """Item 15: each EINTR retry restarted the full relative timeout."""
-    fired = [0]
-    start = time.monotonic()
-
-    def handler(signum, frame):
-        fired[0] += 1
-        if time.monotonic() - start > 4:  # let the old code out eventually
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)
-    try:
-        with Ring(4) as ring:
-            t0 = time.monotonic()
-            assert ring.wait(1, timeout=0.5) == []
-            elapsed = time.monotonic() - t0
-            t0 = time.monotonic()
-            assert ring.submit_and_wait(1, timeout=0.3) == 0
-            elapsed2 = time.monotonic() - t0
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with steady_signal() as fired, Ring(4) as ring:
+        t0 = time.monotonic()
+        assert ring.wait(1, timeout=0.5) == []
+        elapsed = time.monotonic() - t0
+        t0 = time.monotonic()
+        assert ring.submit_and_wait(1, timeout=0.3) == 0
+        elapsed2 = time.monotonic() - t0
     assert fired[0] > 10
     assert elapsed < 1.5 and elapsed2 < 1.3, (elapsed, elapsed2)
 
 
 def test_relative_timeout_path_also_ends(monkeypatch):
     """Before 6.12 (no IORING_ENTER_ABS_TIMER) the remaining time is recomputed."""
-    start = time.monotonic()
-
-    def handler(signum, frame):
-        if time.monotonic() - start > 4:  # let the old code out eventually
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)
-    try:
-        with Ring(4) as ring:
-            ring._abs_timer = False
-            t0 = time.monotonic()
-            assert ring.wait(1, timeout=0.4) == []
-            elapsed = time.monotonic() - t0
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with steady_signal(), Ring(4) as ring:
+        ring._abs_timer = False
+        t0 = time.monotonic()
+        assert ring.wait(1, timeout=0.4) == []
+        elapsed = time.monotonic() - t0
     assert elapsed < 1.2
 
 

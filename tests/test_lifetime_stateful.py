@@ -11,14 +11,13 @@ import socket
 import threading
 import warnings
 
-import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from uring import Ring, ops, probe
+from lifetime_helpers import needs_io_uring
+from uring import Ring, ops
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
+pytestmark = needs_io_uring
 
 SIZE = 256
 CANARY = 0x5A
