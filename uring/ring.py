@@ -514,7 +514,8 @@ class Ring:
         another process's ``MSG_RING`` (``ops.msg_ring`` refuses such a
         ``user_data`` between rings of this process). A holder submitted with
         ``IOSQE_CQE_SKIP_SUCCESS`` posts no CQE when it succeeds, so its
-        objects stay until :meth:`close`.
+        objects stay until :meth:`close` -- which cannot tell it from a request
+        still running, and after its timeout keeps them for good.
         """
         self._check_open()
         keep = self._keep
@@ -979,13 +980,22 @@ class Ring:
                     found = self._cancel_all_async(reasons)
             self._drain()
             if not found and not self._keep:
-                return
+                # Requests that hold nothing of their own but read into a
+                # group or a fixed buffer (the pins) matter too. The kernel's
+                # cancellation does not count a request an io-wq worker is
+                # already running (it is only told to stop), so wait until
+                # every worker of this process is idle.
+                if not (self._pins and linux and _iowq_busy()):
+                    return
             if time.monotonic() >= deadline:
-                reasons.append(f"{len(self._keep)} request(s) holding memory had not"
-                               f" completed {timeout} s after being cancelled")
+                if self._keep:
+                    reasons.append(f"{len(self._keep)} request(s) holding memory had not"
+                                   f" completed {timeout} s after being cancelled")
+                else:
+                    reasons.append(f"an io-wq worker of this process was still busy"
+                                   f" {timeout} s after the cancellation")
                 return
-            if not found:
-                time.sleep(0.001)  # a cancelled request is completing: let it
+            time.sleep(0.001)  # a cancelled request is completing: let it
 
     def _cancel_all_async(self, reasons: list) -> int:
         """Before 6.0: one ``ASYNC_CANCEL`` with ``ANY | ALL`` (5.19) through the SQ."""
@@ -1026,6 +1036,31 @@ class Ring:
 
 
 _prep128 = _make_prep(_SQE128, 7, "Ring.prep")
+
+
+def _iowq_busy() -> bool:
+    """True if an io-wq worker thread of this process (``iou-wrk-*``) is not idle.
+
+    An idle worker waits in ``io_wq_worker`` (its ``wchan``); any other place,
+    or a worker we cannot inspect, counts as busy.
+    """
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if not f.read().startswith("iou-wrk-"):
+                    continue
+            with open(f"/proc/self/task/{tid}/wchan") as f:
+                if f.read().strip() != "io_wq_worker":
+                    return True
+        except FileNotFoundError:
+            continue  # the thread exited meanwhile
+        except OSError:
+            return True
+    return False
 
 
 def _refuse_layouts(flags: int) -> None:
