@@ -411,6 +411,7 @@ class Ring:
         # anywhere: read them rather than assume.
         self._sqe_tail = self._sq_u32[self._sq_ktail]   # next slot to fill
         self._sqe_head = self._sqe_tail                  # last tail published
+        self._sqe_first = self._sqe_tail                 # no SQE was filled before this
         self._sq_head_seen = load_acquire(self._sq_u32, self._sq_khead)
         # prep() compares the tail with this one number instead of doing the
         # arithmetic each time: the tail at which the SQ would be full.
@@ -525,7 +526,8 @@ class Ring:
             if not isinstance(user_data, int) or not 0 <= user_data <= 0xFFFFFFFFFFFFFFFF:
                 raise ValueError(f"user_data must be an int in 0..2**64-1, not {user_data!r}")
             last = _U64_AT(self._sqes, (((tail - 1) & self._sq_mask) << self._sqe_shift) + 32)
-            keep[user_data] = [tail if last[0] == user_data else _ANTICIPATED, obj]
+            just_prepped = tail != self._sqe_first and last[0] == user_data
+            keep[user_data] = [tail if just_prepped else _ANTICIPATED, obj]
         elif held[0] == tail or held[0] == _ANTICIPATED:
             held.append(obj)
         else:
