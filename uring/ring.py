@@ -968,17 +968,18 @@ class Ring:
             found = 0
             if sync:
                 try:
-                    # Cancels every request it can find and returns how many it
-                    # found, counting ones an io-wq worker is running (those
-                    # are asked to stop and complete on their own).
+                    # Cancels every request it can find and returns how many.
+                    # One an io-wq worker is already running is only asked to
+                    # stop and may go uncounted: see _iowq_busy below.
                     found = self.kernel.register(self.fd, IORING_REGISTER_SYNC_CANCEL, reg, 1)
                 except OSError as e:
+                    sync = False
                     if e.errno != errno.EINVAL:
-                        raise
-                    sync = False  # before 6.0
-                    reasons.append("this kernel lacks IORING_REGISTER_SYNC_CANCEL (6.0), so"
-                                   " requests that hold no buffer of their own (buffer"
-                                   " groups, fixed buffers) cannot be proven done")
+                        reasons.append(f"IORING_REGISTER_SYNC_CANCEL failed ({e})")
+                    elif self._pins:  # before 6.0; held requests are still waited for
+                        reasons.append("this kernel lacks IORING_REGISTER_SYNC_CANCEL (6.0),"
+                                       " so requests that hold no buffer of their own"
+                                       " (buffer groups, fixed buffers) cannot be proven done")
                     found = self._cancel_all_async(reasons)
             self._drain()
             if not found and not self._keep:
