@@ -23,9 +23,12 @@ Why the helpers below are plain loads and stores:
   ``ldar``/``stlr`` or a ``dmb ish``, which pure Python cannot emit.
   :func:`smp_mb` then supplies the strongest ordering the standard library
   offers: a lock round trip, whose acquire (``ldaxr``/``casa``) and release
-  (``stlr``) order everything before it against everything after it in
-  practice. uring is exercised on x86-64; on other architectures
-  :data:`STRONGLY_ORDERED` is False and the helpers add that barrier.
+  (``stlr``) give the acquire/release helpers below their ordering. It is
+  *not* a full fence there: an earlier plain store may still pass a later
+  load, so code that needs store-then-load ordering (the SQPOLL wake-up
+  check in :meth:`uring.ring.Ring.submit`) must not rely on it where
+  :data:`STRONGLY_ORDERED` is False -- the ring then always asks for the
+  wake-up instead. uring is exercised on x86-64.
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ _fence_lock = threading.Lock()
 
 
 def smp_mb() -> None:
-    """Full memory barrier (liburing ``io_uring_smp_mb``).
+    """Full memory barrier (liburing ``io_uring_smp_mb``) on x86-64; weaker elsewhere.
 
     Needed where we store one location and then load another that the kernel
     may have stored before reading ours: the SQ tail then ``IORING_SQ_NEED_WAKEUP``.
+    On weakly ordered CPUs it only orders like an acquire plus a release (see
+    the module docstring), so callers must not use it as a full fence there.
     """
     _fence_lock.acquire()
     _fence_lock.release()

@@ -1,17 +1,25 @@
 """Memory the kernel reads or writes: buffer addresses and page-aligned buffers.
 
-An SQE carries a buffer as a bare address and a length. :func:`address` turns a
-Python object into that pair, quickly and with clear errors, for everything
-that exposes its memory: ``bytearray``, contiguous ``memoryview``, ``mmap``,
-ctypes arrays and structures, ``bytes`` (read-only use only), and this module's
-own :class:`Buffer` and :class:`BufferPool` chunks, whose address is computed
-once so a hot loop pays nothing for it.
+An SQE carries a buffer as a bare address and a length. :func:`export` turns a
+Python object into that pair plus a **holder**: an object that keeps a buffer
+export on the memory for as long as it lives, so the memory can be neither
+freed nor moved -- a ``bytearray`` resize and an ``mmap.close()`` raise
+``BufferError`` while it exists, as Python does for any exported buffer. The
+operations in :mod:`uring.ops` hand the holder to the ring, which keeps it
+until the kernel is done (see :doc:`/lifetimes`). :func:`address` is the same
+without the holder, for memory whose lifetime the caller manages.
 
-The address is only valid while the object lives and is not resized: the
-operations in :mod:`uring.ops` hand the object to ``ring.keep`` so it outlives
-the request. A ``bytearray`` that is resized while a request uses it would move
-its memory; hand the kernel a ``memoryview`` of it instead and the resize
-raises ``BufferError`` for as long as the view is kept.
+Accepted: ``bytearray``, contiguous ``memoryview`` (the export is taken on the
+memory underneath, so releasing the view -- ``with memoryview(ba) as mv:`` --
+does not unpin it), ``mmap``, ctypes arrays and structures, ``bytes`` (the
+kernel only reads it; bytes cannot move, the holder is the object itself),
+and this module's :class:`Buffer` and :class:`Chunk`, whose address is computed
+once so a hot loop pays nothing for it. Refused with ``TypeError``: ctypes
+pointers and pointer-valued scalars (``c_char_p``, ``c_void_p``,
+``c_wchar_p``, ``py_object``, function pointers), whose own bytes are a
+pointer the kernel would overwrite; and, for buffers the kernel writes, ctypes
+types with such fields. Refused with ``ValueError``: a closed :class:`Buffer`
+or ``mmap``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import sys
 __all__ = [
     "PAGE_SIZE",
     "address",
+    "export",
     "page_align",
     "anonymous_map",
     "Buffer",
@@ -99,62 +108,135 @@ def _kinds() -> str:
             " or Chunk")
 
 
-def address(buf, writable: bool = False, name: str = "buf") -> tuple[int, int]:
-    """Return ``(address, nbytes)`` of ``buf``'s memory.
+def export(buf, writable: bool = False, name: str = "buf") -> tuple[int, int, object]:
+    """Return ``(address, nbytes, holder)`` for ``buf``'s memory.
 
-    ``writable=True`` is for buffers the kernel writes into (reads, receives):
+    ``holder`` pins the memory while it lives: for a ``bytearray``, a
+    ``memoryview`` or an ``mmap`` it holds a buffer export (a resize or
+    ``close()`` then raises ``BufferError``); for ``bytes``, ctypes objects,
+    :class:`Buffer` and :class:`Chunk` it is an object that keeps the memory
+    alive. Hand it to ``ring.keep`` (the operations do) and drop it only when
+    the kernel is done. ``writable=True`` is for buffers the kernel writes into:
     ``bytes`` and read-only views are refused then. Raises ``TypeError`` naming
-    ``name`` for objects without usable memory (non-contiguous views, ``str``,
-    lists...). An empty buffer gives address 0.
-
-    The address stays valid only while ``buf`` lives and keeps its size; see
-    the module docstring.
+    ``name`` for objects without usable memory, ``ValueError`` for a closed
+    :class:`Buffer` or ``mmap``. An empty buffer gives address 0.
     """
     kind = type(buf)
-    if kind is Chunk or kind is Buffer:
-        return buf.address, buf.size
+    if kind is Buffer or kind is Chunk:
+        pin = buf.pin if kind is Buffer else buf.buffer.pin
+        if pin is None:
+            raise ValueError(f"{name} is a closed uring.memory.Buffer")
+        return buf.address, buf.size, pin
     if kind is bytearray:
         n = len(buf)
-        return (_addressof(_c_char.from_buffer(buf)) if n else 0), n
+        if not n:
+            return 0, 0, buf
+        # from_buffer holds an export of buf until the c_char object dies.
+        pin = _c_char.from_buffer(buf)
+        return _addressof(pin), n, pin
     if kind is memoryview:
-        n = buf.nbytes
-        if not buf.c_contiguous:
-            raise TypeError(f"{name} must be a C-contiguous memoryview")
-        if buf.readonly:
-            if writable:
-                raise TypeError(f"{name} is a read-only memoryview, but the kernel writes"
-                                f" into this buffer; pass a writable {_kinds()}")
-            return (_readonly_address(buf) if n else 0), n
-        return (_addressof(_c_char.from_buffer(buf)) if n else 0), n
+        return _view_export(buf, writable, name)
     if kind is bytes:
         if writable:
             raise TypeError(f"{name} is bytes (immutable), but the kernel writes into this"
                             f" buffer; pass a {_kinds()}")
-        return _bytes_address(buf), len(buf)
-    return _address_slow(buf, writable, name)
+        return _bytes_address(buf), len(buf), buf
+    return _export_slow(buf, writable, name)
 
 
-def _address_slow(buf, writable: bool, name: str) -> tuple[int, int]:
+def address(buf, writable: bool = False, name: str = "buf") -> tuple[int, int]:
+    """Return ``(address, nbytes)`` of ``buf``'s memory: :func:`export` without the holder.
+
+    The address stays valid only while ``buf`` lives and keeps its size and
+    mapping; the caller must guarantee that (or use :func:`export`).
+    """
+    addr, n, _ = export(buf, writable, name)
+    return addr, n
+
+
+def _view_export(buf: memoryview, writable: bool, name: str):
+    n = buf.nbytes
+    if not buf.c_contiguous:
+        raise TypeError(f"{name} must be a C-contiguous memoryview")
+    if buf.readonly:
+        if writable:
+            raise TypeError(f"{name} is a read-only memoryview, but the kernel writes"
+                            f" into this buffer; pass a writable {_kinds()}")
+        if not n:
+            return 0, 0, buf
+        # A new view on the same managed buffer: the export stays when the
+        # caller releases its own view.
+        pin = memoryview(buf)
+        return _readonly_address(pin), n, pin
+    if not n:
+        return 0, 0, buf
+    pin = _c_char.from_buffer(buf)
+    return _addressof(pin), n, pin
+
+
+# ctypes scalar codes whose value is a pointer: reading the object back after
+# the kernel overwrote it would dereference garbage (c_char_p, c_wchar_p,
+# py_object) or the caller meant the memory it points to (c_void_p).
+_POINTER_CODES = frozenset("zZPO")
+_dangerous: dict = {}
+
+
+def _holds_pointer(cls) -> bool:
+    """True if reading a ctypes ``cls`` dereferences a pointer stored in its bytes."""
+    try:
+        return _dangerous[cls]
+    except KeyError:
+        pass
+    if issubclass(cls, (ctypes._Pointer, ctypes._CFuncPtr)):
+        found = True
+    elif issubclass(cls, ctypes._SimpleCData):
+        found = cls._type_ in "zZO"
+    elif issubclass(cls, ctypes.Array):
+        found = _holds_pointer(cls._type_)
+    elif issubclass(cls, (ctypes.Structure, ctypes.Union)):
+        found = any(_holds_pointer(field[1]) for field in getattr(cls, "_fields_", ()))
+    else:
+        found = False
+    _dangerous[cls] = found
+    return found
+
+
+def _export_slow(buf, writable: bool, name: str):
     if isinstance(buf, _CData):
-        if isinstance(buf, ctypes._Pointer):
+        if isinstance(buf, (ctypes._Pointer, ctypes._CFuncPtr)):
             raise TypeError(f"{name} is a ctypes pointer; pass the array or structure it"
                             " points to (its size is unknown)")
-        return _addressof(buf), ctypes.sizeof(buf)
+        if isinstance(buf, ctypes._SimpleCData) and buf._type_ in _POINTER_CODES:
+            raise TypeError(f"{name} is a pointer-valued ctypes {type(buf).__name__}: its"
+                            " own 8 bytes hold an address, which the kernel would overwrite;"
+                            " pass the array or structure that holds the data")
+        if writable and _holds_pointer(type(buf)):
+            raise TypeError(f"{name} is a ctypes {type(buf).__name__} with pointer-valued"
+                            " fields: reading it after the kernel wrote into it would"
+                            " dereference whatever the kernel put there")
+        return _addressof(buf), ctypes.sizeof(buf), buf
     if isinstance(buf, (Chunk, Buffer)):
-        return buf.address, buf.size
+        pin = buf.pin
+        if pin is None:
+            raise ValueError(f"{name} is a closed uring.memory.Buffer")
+        return buf.address, buf.size, pin
     if isinstance(buf, mmap.mmap):
+        if buf.closed:
+            raise ValueError(f"{name} is a closed mmap")
         n = len(buf)
         if not n:
-            return 0, 0
+            return 0, 0, buf
         try:
-            return _addressof(_c_char.from_buffer(buf)), n
+            pin = _c_char.from_buffer(buf)
         except TypeError:
             if writable:
                 raise TypeError(f"{name} is a read-only mmap, but the kernel writes into"
                                 " this buffer") from None
-            return _readonly_address(buf), n
+            pin = memoryview(buf)
+            return _readonly_address(pin), n, pin
+        return _addressof(pin), n, pin
     if isinstance(buf, (bytearray, memoryview, bytes)):
-        return address(memoryview(buf), writable, name)
+        return _view_export(memoryview(buf), writable, name)
     if buf is None:
         raise TypeError(f"{name} is None; pass a {_kinds()}")
     raise TypeError(f"{name} must be a {_kinds()} (or bytes for data the kernel only"
@@ -183,12 +265,13 @@ class Buffer:
     """A page-aligned anonymous buffer whose address is computed once.
 
     ``address``, ``size`` and ``view`` (a writable ``memoryview``) are plain
-    attributes, so :func:`address` returns them at no cost. The memory lives
-    until :meth:`close` (or garbage collection); close it only when no request
-    uses it any more.
+    attributes, so :func:`export` returns them at no cost; ``pin`` is the one
+    export every request using the buffer shares (``None`` once closed).
+    :meth:`close` unmaps the memory, and refuses with ``BufferError`` while a
+    request in flight (or any view of the memory) still holds it.
     """
 
-    __slots__ = ("address", "size", "view", "mem", "__weakref__")
+    __slots__ = ("address", "size", "view", "mem", "pin", "__weakref__")
 
     def __init__(self, size: int) -> None:
         if not isinstance(size, int) or size <= 0:
@@ -196,34 +279,58 @@ class Buffer:
         self.mem = anonymous_map(size)
         self.size = size
         self.view = memoryview(self.mem)[:size]
-        self.address = _addressof(_c_char.from_buffer(self.mem))
+        # One export for the buffer's life: the ring keeps a reference to it
+        # per request, so close() finds it still exported and refuses.
+        self.pin = _c_char.from_buffer(self.mem)
+        self.address = _addressof(self.pin)
 
     def __len__(self) -> int:
         return self.size
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` unmapped the memory."""
+        return self.pin is None
+
     def close(self) -> None:
-        """Unmap the memory (after every request that used it has completed)."""
-        if self.view is not None:
-            self.view.release()
-            self.view = None
+        """Unmap the memory; ``BufferError`` (and nothing changed) while it is still in use."""
+        if self.pin is None:
+            return
+        self.pin = None  # drops our reference; the export lives on if a request holds it
+        view, self.view = self.view, None
+        try:
+            view.release()
             self.mem.close()
+        except BufferError:
+            self.pin = _c_char.from_buffer(self.mem)
+            self.view = memoryview(self.mem)[:self.size]
+            raise BufferError("this Buffer is still in use: a request in flight holds it"
+                              " (the ring drops it at the request's final CQE) or a view"
+                              " of its memory is alive") from None
 
     def __repr__(self) -> str:
-        return f"<Buffer size={self.size} address={self.address:#x}>"
+        state = " closed" if self.pin is None else ""
+        return f"<Buffer size={self.size} address={self.address:#x}{state}>"
 
 
 class Chunk:
     """One fixed-size piece of a :class:`BufferPool`: ``index``, ``address``, ``size``, ``view``."""
 
-    __slots__ = ("pool", "index", "address", "size", "view")
+    __slots__ = ("pool", "buffer", "index", "address", "size", "view")
 
     def __init__(self, pool: "BufferPool", index: int) -> None:
         self.pool = pool  # keeps the pool's mapping alive as long as the chunk
+        self.buffer = pool.buffer
         self.index = index
         self.size = pool.chunk_size
         start = index * pool.chunk_size
         self.address = pool.buffer.address + start
         self.view = pool.buffer.view[start:start + self.size]
+
+    @property
+    def pin(self):
+        """The pool's export (``None`` once its :class:`Buffer` is closed)."""
+        return self.buffer.pin
 
     def __len__(self) -> int:
         return self.size
@@ -264,9 +371,12 @@ class BufferPool:
 
 
 def iovecs(buffers, writable: bool = False, name: str = "buffers"):
-    """A ctypes ``struct iovec[]`` describing ``buffers`` (a sequence of buffers).
+    """A ctypes ``struct iovec[]`` describing ``buffers`` (any iterable of buffers).
 
-    Keep the array *and* the buffers alive while the kernel uses them.
+    The iterable is read once (a snapshot: clearing the list afterwards
+    changes nothing), and the array holds an export of every buffer (see
+    :func:`export`) in its ``pins`` attribute, so keeping the array alive keeps
+    every buffer it points to alive and unmoved.
     """
     try:
         bufs = list(buffers)
@@ -276,6 +386,10 @@ def iovecs(buffers, writable: bool = False, name: str = "buffers"):
     if not bufs:
         raise ValueError(f"{name} must not be empty")
     array = (iovec * len(bufs))()
+    pins = []
     for i, buf in enumerate(bufs):
-        array[i].iov_base, array[i].iov_len = address(buf, writable, f"{name}[{i}]")
+        addr, n, pin = export(buf, writable, f"{name}[{i}]")
+        array[i].iov_base, array[i].iov_len = addr, n
+        pins.append(pin)
+    array.pins = pins
     return array

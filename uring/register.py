@@ -8,15 +8,16 @@ ring** lets the kernel pick a receive buffer without an SQE per buffer.
 Every function takes the :class:`uring.ring.Ring` first and mirrors one
 liburing ``io_uring_register_*`` helper (named in its docstring with the
 kernel release that added the opcode). Memory the kernel keeps using after the
-call returns -- fixed buffers, buffer-ring memory -- is referenced from here
-until it is unregistered or the ring is garbage-collected, so Python cannot
-free it under the kernel.
+call returns -- fixed buffers, buffer-ring memory -- is pinned by the ring (a
+buffer export held, see :func:`uring.memory.export`) per registration, and
+stays pinned after it is unregistered: a request in flight may still use it.
+:meth:`uring.ring.Ring.close` drops it once it has proven the kernel done,
+or keeps it for the life of the process when it cannot.
 """
 
 from __future__ import annotations
 
 import ctypes
-import weakref
 
 from . import abi
 from .abi import (
@@ -63,23 +64,27 @@ __all__ = [
     "unpin_memory",
 ]
 
-# Objects whose memory the kernel uses after registration, per ring and per
-# purpose ("buffers", ("pbuf", bgid)); dropped at unregistration.
-_pinned: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def pin_memory(ring, key, obj) -> None:
-    """Keep ``obj`` (memory the kernel uses beyond one request) alive as long as ``ring``.
+    """Pin ``obj`` (memory the kernel uses beyond one request) to ``ring`` until its close.
 
-    ``key`` names the purpose, so :func:`unpin_memory` can drop it when the
-    kernel is done with it. ``obj`` must not refer to the ring itself.
+    ``obj`` is kept per call -- one registration, never replaced by another
+    under the same ``key`` (which only names the purpose) -- and should be a
+    holder from :func:`uring.memory.export` (or an iovec array from
+    :func:`uring.memory.iovecs`), so the memory can be neither freed nor
+    moved. :meth:`uring.ring.Ring.close` drops it after proving the kernel is
+    done with every request.
     """
-    _pinned.setdefault(ring, {})[key] = obj
+    ring._pin(obj)
 
 
 def unpin_memory(ring, key) -> None:
-    """Drop what :func:`pin_memory` kept under ``key``."""
-    _pinned.get(ring, {}).pop(key, None)
+    """The registration ``key`` ended; its memory stays pinned until the ring's close.
+
+    Unregistering does not end the requests already in flight that use the
+    memory (a read into a fixed buffer, a receive that picked a group
+    buffer), so nothing can be dropped here; this exists so every
+    registration's end is visible at the call site.
+    """
 
 
 def _fd_array(fds, name: str = "fds"):
@@ -190,18 +195,18 @@ def register_buffers(ring, buffers) -> None:
     """Pin ``buffers`` as fixed buffers 0..n-1 (``IORING_REGISTER_BUFFERS``, 5.1).
 
     ``read_fixed``/``write_fixed``/``send_zc(buf_index=...)`` then name a buffer
-    by index and skip pinning its pages per request. The buffers are kept
-    alive here until :func:`unregister_buffers`. ``uring.memory.BufferPool``
+    by index and skip pinning its pages per request. Each buffer is pinned
+    (an export held) until the ring's close, even after
+    :func:`unregister_buffers`: requests in flight may still use it. ``uring.memory.BufferPool``
     gives page-aligned buffers with precomputed addresses for this.
     liburing: ``io_uring_register_buffers``.
     """
     if isinstance(buffers, (bytes, bytearray, memoryview)):
         raise TypeError("buffers must be a sequence of buffers (e.g. [bytearray(4096)]),"
                         f" not one {type(buffers).__name__}")
-    bufs = tuple(buffers)
-    array = iovecs(bufs, writable=True, name="buffers")
+    array = iovecs(buffers, writable=True, name="buffers")  # holds an export of each
     ring.register(IORING_REGISTER_BUFFERS, array, len(array))
-    pin_memory(ring, "buffers", (bufs, array))
+    pin_memory(ring, "buffers", array)
 
 
 def register_buffers_sparse(ring, nr: int) -> None:
@@ -233,7 +238,8 @@ def register_pbuf_ring(ring, bgid: int, entries: int, ring_addr: int = 0, *,
 
     ``entries`` is a power of two up to 32768. Either pass ``ring_addr``, the
     page-aligned address of ``16 * entries`` bytes the program allocated
-    (``memory`` is the object owning them, kept alive until unregistration),
+    (``memory``, the objects owning the ring and its buffers, is pinned to
+    the ring until its close: see :func:`pin_memory`),
     or pass ``flags=IOU_PBUF_RING_MMAP`` (6.4) and ``ring_addr=0``: the kernel
     allocates the ring and the program maps it from the ring fd at
     ``IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT``.

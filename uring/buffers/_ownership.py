@@ -13,10 +13,40 @@ from __future__ import annotations
 
 from ..errors import BufferOwnershipError
 
-__all__ = ["BufferOwnershipError", "Ownership", "PROGRAM", "KERNEL"]
+__all__ = ["BufferOwnershipError", "Ownership", "PROGRAM", "KERNEL", "claim_group",
+           "record_group", "release_group"]
 
 PROGRAM = 0
 KERNEL = 1
+
+
+def claim_group(ring, bgid: int, group, kernel_refuses=()) -> None:
+    """Record ``group`` as the owner of buffer group ``bgid`` on ``ring``, or refuse.
+
+    The kernel accepts ``PROVIDE_BUFFERS`` into a group that already has
+    buffers (and a buffer ring over an emptied legacy group), but then two
+    objects would track the same ids and each would believe it owns them; a
+    second live group object for one id is refused -- unless it is of a type
+    in ``kernel_refuses``, whose registration the kernel itself refuses
+    (``EEXIST``). The ring also closes its groups' kernel mappings when it closes.
+    """
+    groups = ring._groups
+    other = groups.get(bgid)
+    if other is not None and not other.closed and not isinstance(other, kernel_refuses):
+        raise ValueError(f"buffer group {bgid} is already live on this ring ({other!r});"
+                         " close it first or pick another bgid")
+
+
+def record_group(ring, bgid: int, group) -> None:
+    """Record ``group`` as the live owner of ``bgid`` (after :func:`claim_group` and setup)."""
+    ring._groups[bgid] = group
+
+
+def release_group(ring, bgid: int, group) -> None:
+    """Forget ``group`` as the owner of ``bgid`` (it was closed)."""
+    groups = getattr(ring, "_groups", {})
+    if groups.get(bgid) is group:
+        del groups[bgid]
 
 
 class Ownership:

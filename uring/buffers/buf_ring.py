@@ -31,10 +31,18 @@ from ..abi import (
     IOU_PBUF_RING_MMAP,
 )
 from ..barrier import store_release
-from ..memory import Buffer, address, anonymous_map
+from ..memory import Buffer, anonymous_map, export
 from ..register import pbuf_status, register_pbuf_ring, unregister_pbuf_ring
 from ._group import _BufferGroup, selected_id
-from ._ownership import KERNEL, PROGRAM, BufferOwnershipError, Ownership
+from ._ownership import (
+    KERNEL,
+    PROGRAM,
+    BufferOwnershipError,
+    Ownership,
+    claim_group,
+    record_group,
+    release_group,
+)
 
 __all__ = ["BufferRing"]
 
@@ -81,15 +89,27 @@ class BufferRing(_BufferGroup):
         self.flags = flags
         self.mask = entries - 1
         self.incremental = bool(flags & IOU_PBUF_RING_INC)
+        self.closed = True  # until registered
+        # A live BufferRing on bgid: the kernel refuses the registration (EEXIST).
+        claim_group(ring, bgid, self, kernel_refuses=BufferRing)
+        self._setup(ring, bgid, entries, flags, min_left, count, size)
+        record_group(ring, bgid, self)
+        self.closed = False
+        for bid in range(count):
+            self.add(bid)
+        self.advance()
+
+    def _setup(self, ring, bgid, entries, flags, min_left, count, size) -> None:
         self.data = Buffer(count * size)
         self.view = self.data.view
         self._base = self.data.address
         ring_bytes = entries * 16
         if flags & IOU_PBUF_RING_MMAP:
-            # The buffers stay pinned to the ring until unregistration even if
-            # this object is dropped: the kernel may still write into them.
+            # The buffers stay pinned to the ring until its close, even if
+            # this object is closed or dropped: a request that already picked
+            # a buffer may still write into it.
             register_pbuf_ring(ring, bgid, entries, 0, flags=flags, min_left=min_left,
-                               memory=self.data)
+                               memory=self.data.pin)
             try:
                 self._mem = mmap.mmap(ring.fd, ring_bytes, mmap.MAP_SHARED | mmap.MAP_POPULATE,
                                       mmap.PROT_READ | mmap.PROT_WRITE,
@@ -99,8 +119,9 @@ class BufferRing(_BufferGroup):
                 raise
         else:
             self._mem = anonymous_map(ring_bytes)
-            register_pbuf_ring(ring, bgid, entries, address(self._mem, True)[0], flags=flags,
-                               min_left=min_left, memory=(self.data, self._mem))
+            ring_addr, _, ring_pin = export(self._mem, True)
+            register_pbuf_ring(ring, bgid, entries, ring_addr, flags=flags,
+                               min_left=min_left, memory=(self.data.pin, ring_pin))
         self._u16 = memoryview(self._mem).cast("H")
         # The kernel starts its head at 0 and reads our tail, which is 0 in
         # fresh memory; a simulated kernel may start both elsewhere (to test the
@@ -115,10 +136,6 @@ class BufferRing(_BufferGroup):
         # Each id's struct io_uring_buf but its last field: the u16 resv at
         # offset 14 is never written -- in entry 0 it is the ring's tail.
         self._entries = [_ENTRY.pack(self._base + bid * size, size, bid) for bid in range(count)]
-        self.closed = False
-        for bid in range(count):
-            self.add(bid)
-        self.advance()
 
     # -- giving buffers to the kernel --------------------------------------------------
 
@@ -264,20 +281,41 @@ class BufferRing(_BufferGroup):
         return pbuf_status(self.ring, self.bgid)
 
     def close(self) -> None:
-        """Unregister the group and release the ring memory. Safe to call twice.
+        """Unregister the group. Safe to call twice.
 
-        Only once no request that selects from this group can still be issued.
-        The buffer memory itself is freed when the last view of it is gone.
+        A request that already picked one of the buffers may still write into
+        it, so the buffers (and a ring the program allocated) stay pinned to
+        the ring until :meth:`uring.ring.Ring.close` proves the kernel done.
+        With ``IOU_PBUF_RING_MMAP`` the mapping of the kernel's ring is closed
+        here: it refers to the ring fd and would keep the ring alive.
         """
         if self.closed:
             return
         self.closed = True
+        release_group(self.ring, self.bgid, self)
         try:
             if not getattr(self.ring, "closed", False):
                 unregister_pbuf_ring(self.ring, self.bgid)
         finally:
-            self._u16.release()
+            self._unmap_ring()
+
+    def _unmap_ring(self) -> str | None:
+        self._u16.release()
+        if not self.flags & IOU_PBUF_RING_MMAP:
+            return None
+        try:
             self._mem.close()
+        except BufferError:
+            return (f"the IOU_PBUF_RING_MMAP mapping of buffer group {self.bgid} is still"
+                    " exported and keeps the ring fd alive")
+        return None
+
+    def _ring_closing(self) -> str | None:
+        """Called by ``Ring.close`` once no request is left: drop the mapping of the ring fd."""
+        if self.closed:
+            return None
+        self.closed = True
+        return self._unmap_ring()
 
     def __repr__(self) -> str:
         return (f"<BufferRing bgid={self.bgid} entries={self.entries} count={self.count}"

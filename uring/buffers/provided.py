@@ -18,7 +18,7 @@ from ..memory import Buffer
 from ..ops.control import provide_buffers, remove_buffers
 from ..register import pin_memory, unpin_memory
 from ._group import _BufferGroup, selected_id
-from ._ownership import Ownership
+from ._ownership import Ownership, claim_group, record_group, release_group
 
 __all__ = ["ProvidedBuffers"]
 
@@ -58,15 +58,19 @@ class ProvidedBuffers(_BufferGroup):
         self.count = count
         self.size = size
         self.tag = tag
+        self.closed = True  # until claimed
+        claim_group(ring, bgid, self)
         self.data = Buffer(count * size)
+        record_group(ring, bgid, self)
         self.view = self.data.view
         self._base = self.data.address
         self._own = Ownership(count, bgid)
         self._staged: list[int] = []
         self.closed = False
         # The kernel writes into these buffers long after the PROVIDE request
-        # completed; keep the memory as long as the ring, even if this object goes.
-        pin_memory(ring, ("provided", bgid), self.data)
+        # completed, and after close() into any a request already picked: the
+        # ring pins them (an export) until its own close proves it done.
+        pin_memory(ring, ("provided", bgid), self.data.pin)
         for bid in range(count):
             self.add(bid)
         self.advance()
@@ -141,11 +145,13 @@ class ProvidedBuffers(_BufferGroup):
         """Prepare a ``REMOVE_BUFFERS`` SQE for the buffers the kernel still has, and submit it.
 
         ``REMOVE_BUFFERS`` runs inline at submission, so once this returns the
-        kernel holds none of them and the memory is unpinned.
+        kernel holds none of them; those a request already picked may still
+        be written, so the memory stays pinned to the ring until its close.
         """
         if self.closed:
             return
         self.closed = True
+        release_group(self.ring, self.bgid, self)
         if getattr(self.ring, "closed", False):
             unpin_memory(self.ring, ("provided", self.bgid))
             return
@@ -155,6 +161,10 @@ class ProvidedBuffers(_BufferGroup):
             remove_buffers(self.ring, self.tag | _REMOVE_ALL, provided, self.bgid, sqe_flags=_SKIP)
             self.ring.submit()
         unpin_memory(self.ring, ("provided", self.bgid))
+
+    def _ring_closing(self) -> None:
+        """Called by ``Ring.close`` once no request is left: the ring's teardown removes the group."""
+        self.closed = True
 
     def __repr__(self) -> str:
         return (f"<ProvidedBuffers bgid={self.bgid} count={self.count} size={self.size}"

@@ -15,6 +15,7 @@ import os
 import struct
 from typing import Callable, NamedTuple
 
+from .._timespec import seconds_to_ns, split_ns
 from ..abi import (
     IORING_FEAT_RECVSEND_BUNDLE,
     IORING_RECVSEND_BUNDLE,
@@ -23,7 +24,7 @@ from ..abi import (
     kernel_timespec,
 )
 from ..errors import OperationUnsupported
-from ..memory import address
+from ..memory import export
 
 __all__ = ["OPS", "OpSpec", "Feature", "DIRECT_DESCRIPTORS", "OperationUnsupported",
            "operation", "gate", "AT_FDCWD"]
@@ -215,10 +216,12 @@ _BUNDLE, _FEAT_BUNDLE = int(IORING_RECVSEND_BUNDLE), int(IORING_FEAT_RECVSEND_BU
 
 
 def buffer_or_group(ring, buf, nbytes, buf_group, bundle: bool, sqe_flags: int, ioprio: int,
-                    writable: bool) -> tuple[int, int, int, int, int]:
+                    writable: bool) -> tuple[int, int, object, int, int, int]:
     """The SQE fields for "this buffer, or one the kernel picks from a group".
 
-    Returns ``(addr, len, buf_group, sqe_flags, ioprio)``. The rules, the same
+    Returns ``(addr, len, holder, buf_group, sqe_flags, ioprio)``: ``holder``
+    is :func:`uring.memory.export`'s, for the caller to hold with the request
+    while ``addr`` is not 0 (None for a group: the group pins its own). The rules, the same
     for every operation that takes ``buf``/``nbytes``/``buf_group``/``bundle``
     (``read``, ``recv``, ``recv_multishot``, ``send``):
 
@@ -236,10 +239,10 @@ def buffer_or_group(ring, buf, nbytes, buf_group, bundle: bool, sqe_flags: int, 
         if bundle:
             raise ValueError("bundle=True needs buf_group: a bundle is several buffers of"
                              " a group")
-        addr, size = address(buf, writable)
+        addr, size, holder = export(buf, writable)
         if nbytes is not None:
             size = length(nbytes, size)
-        return addr, size, 0, sqe_flags, ioprio
+        return addr, size, holder, 0, sqe_flags, ioprio
     if buf is not None:
         raise ValueError("pass either buf or buf_group (the kernel picks the buffer),"
                          " not both")
@@ -249,28 +252,25 @@ def buffer_or_group(ring, buf, nbytes, buf_group, bundle: bool, sqe_flags: int, 
         if not int(ring.features) & _FEAT_BUNDLE:
             raise no_bundles()
         ioprio |= _BUNDLE
-    return 0, size, buf_group, sqe_flags | _BUFFER_SELECT, ioprio
+    return 0, size, None, buf_group, sqe_flags | _BUFFER_SELECT, ioprio
 
 
 def timespec(value, name: str = "ts") -> kernel_timespec:
     """A ``struct __kernel_timespec`` from seconds (int/float) or an existing one.
 
-    The kernel copies it when the SQE is submitted; the operations still keep
-    it with ``ring.keep`` until the final CQE, as liburing's callers must.
+    Seconds are converted as ``Ring.wait`` converts its timeout (rounded to
+    the nanosecond, carried into ``tv_sec``; ``ValueError`` if it does not fit
+    the signed 64-bit ``tv_sec``). The kernel copies it when the SQE is
+    submitted; the operations still keep it with the request until its final
+    CQE, as liburing's callers must.
     """
     if isinstance(value, kernel_timespec):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be seconds (int or float) or a"
                         f" uring.abi.kernel_timespec, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0 seconds, not {value}")
     ts = kernel_timespec()
-    ts.tv_sec = int(value)
-    ts.tv_nsec = round((value - int(value)) * 1_000_000_000)
-    if ts.tv_nsec >= 1_000_000_000:
-        ts.tv_sec += 1
-        ts.tv_nsec -= 1_000_000_000
+    ts.tv_sec, ts.tv_nsec = split_ns(seconds_to_ns(value, name))
     return ts
 
 

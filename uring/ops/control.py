@@ -35,7 +35,7 @@ from ..abi import (
     IORING_TIMEOUT_MULTISHOT,
     IORING_TIMEOUT_UPDATE,
 )
-from ..memory import address
+from ..memory import export
 from ._common import (
     PACK_ERRORS,
     U32,
@@ -47,6 +47,7 @@ from ._common import (
     timespec,
     unsupported,
 )
+from ..ring import open_ring
 from .files import direct_slot
 
 __all__ = [
@@ -132,6 +133,7 @@ def poll_update(ring, user_data: int, target_user_data: int, *, events: int | No
 def _timeout(ring, user_data, ts, count, flags, sqe_flags):
     if _TIMEOUT in gate.missing:
         raise unsupported(_TIMEOUT)
+    check_int(count, "count")  # a u32 in the kernel, carried in the u64 off field
     spec = timespec(ts)
     try:
         slot = ring.prep(_TIMEOUT, sqe_flags, 0, -1, count, ctypes.addressof(spec), 1, flags,
@@ -139,7 +141,7 @@ def _timeout(ring, user_data, ts, count, flags, sqe_flags):
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, count=count, flags=flags,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, spec)
+    ring._hold(user_data, spec)
     return slot
 
 
@@ -212,7 +214,7 @@ def timeout_update(ring, user_data: int, target_user_data: int, ts, *, flags: in
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, target_user_data=target_user_data, flags=flags,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, spec)
+    ring._hold(user_data, spec)
     return slot
 
 
@@ -232,7 +234,7 @@ def link_timeout(ring, user_data: int, ts, *, flags: int = 0, sqe_flags: int = 0
                          user_data)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, flags=flags, sqe_flags=sqe_flags) from None
-    ring.keep(user_data, spec)
+    ring._hold(user_data, spec)
     return slot
 
 
@@ -281,6 +283,21 @@ def async_cancel_fd(ring, user_data: int, fd: int, *, flags: int = 0, fixed: boo
 
 # -- messages between rings -----------------------------------------------------------
 
+def _check_target(target_fd, target_user_data) -> None:
+    """Refuse a CQE that would land on a request holding memory in another ring of ours.
+
+    The target ring cannot tell the posted CQE from its own request's final
+    CQE, which would release that request's buffers early (see Ring.keep).
+    Only rings of this process are known; the fd may also be a registered
+    ring index (IORING_MSG_RING with a fixed file), which this cannot check.
+    """
+    target = open_ring(target_fd) if isinstance(target_fd, int) else None
+    if target is not None and target_user_data in target._keep:
+        raise ValueError(f"target_user_data {target_user_data:#x} belongs to a request in"
+                         " flight that holds memory in the target ring: its CQE would"
+                         " release that request's buffers; use another user_data")
+
+
 @operation(IORING_OP_MSG_RING, "io_uring_prep_msg_ring")
 def msg_ring(ring, user_data: int, target_fd: int, res: int, target_user_data: int, *,
              flags: int = 0, cqe_flags: int | None = None, sqe_flags: int = 0) -> int:
@@ -294,6 +311,7 @@ def msg_ring(ring, user_data: int, target_fd: int, res: int, target_user_data: i
         raise unsupported(_MSG_RING)
     # Checked before the mask below, which would silently wrap it to 32 bits.
     check_int(res, "res")
+    _check_target(target_fd, target_user_data)
     passed = 0
     if cqe_flags is not None:
         flags |= int(IORING_MSG_RING_FLAGS_PASS)
@@ -322,6 +340,7 @@ def msg_ring_fd(ring, user_data: int, target_fd: int, source_slot: int, target_s
     if _MSG_RING in gate.missing:
         raise unsupported(_MSG_RING)
     check_int(source_slot, "source_slot")
+    _check_target(target_fd, target_user_data)
     slot_field = direct_slot(target_slot)
     try:
         return ring.prep(_MSG_RING, sqe_flags, 0, target_fd, target_user_data,
@@ -343,18 +362,20 @@ def provide_buffers(ring, user_data: int, buf, size: int, count: int, bgid: int,
     They get ids ``bid, bid+1, ...``. ``buf`` may be an int address when the
     caller owns the memory (as :class:`uring.buffers.ProvidedBuffers` does);
     otherwise it must hold ``size * count`` bytes. The kernel uses the memory
-    long after this request completes: whoever provides it must keep it
-    alive until the buffers are consumed or removed. ``res`` is 0.
+    long after this request completes, so a buffer object passed here is
+    pinned (an export held) by the ring until :meth:`uring.ring.Ring.close`
+    proves the kernel done with it. ``res`` is 0.
     """
     if _PROVIDE in gate.missing:
         raise unsupported(_PROVIDE)
     check_int(size, "size")
     check_int(count, "count")
     check_int(bid, "bid")
+    pin = None
     if type(buf) is int:
         addr = buf
     else:
-        addr, n = address(buf, True)
+        addr, n, pin = export(buf, True)
         if n < size * count:
             raise ValueError(f"buf holds {n} bytes, fewer than size * count ="
                              f" {size * count}")
@@ -363,10 +384,13 @@ def provide_buffers(ring, user_data: int, buf, size: int, count: int, bgid: int,
                          f" {bid}..{bid + count - 1}")
     try:
         # fd = how many, off = first id, buf_group = the group.
-        return ring.prep(_PROVIDE, sqe_flags, 0, count, bid, addr, size, 0, user_data, bgid)
+        slot = ring.prep(_PROVIDE, sqe_flags, 0, count, bid, addr, size, 0, user_data, bgid)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, count=count, buf_group=bgid,
                       sqe_flags=sqe_flags) from None
+    if pin is not None:
+        ring._pin(pin)  # the group, not this request, uses it: until the ring's close
+    return slot
 
 
 @operation(IORING_OP_REMOVE_BUFFERS, "io_uring_prep_remove_buffers")

@@ -34,7 +34,7 @@ from ..abi import (
     IORING_OP_WRITE_FIXED,
     IORING_OP_WRITEV,
 )
-from ..memory import address, iovecs
+from ..memory import export, iovecs
 from ._common import (
     AT_FDCWD,
     DIRECT_DESCRIPTORS,
@@ -129,8 +129,8 @@ def read(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
     """
     if _READ in gate.missing:
         raise unsupported(_READ)
-    addr, size, group, sqe_flags, _ = buffer_or_group(ring, buf, nbytes, buf_group, False,
-                                                      sqe_flags, 0, True)
+    addr, size, pin, group, sqe_flags, _ = buffer_or_group(
+        ring, buf, nbytes, buf_group, False, sqe_flags, 0, True)
     try:
         slot = ring.prep(_READ, sqe_flags, 0, fd,
                          offset if offset >= 0 else position(offset), addr, size, flags,
@@ -139,7 +139,7 @@ def read(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
         raise invalid(e, user_data=user_data, fd=fd, offset=offset, flags=flags,
                       buf_group=group, sqe_flags=sqe_flags) from None
     if addr:
-        ring.keep(user_data, buf)
+        ring._hold(user_data, pin)
     return slot
 
 
@@ -149,7 +149,7 @@ def write(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
     """Write ``buf`` (or its first ``nbytes``) to ``fd`` at ``offset``; ``flags`` are ``RWF_*``."""
     if _WRITE in gate.missing:
         raise unsupported(_WRITE)
-    addr, size = address(buf)
+    addr, size, pin = export(buf)
     if nbytes is not None:
         size = length(nbytes, size)
     try:
@@ -159,7 +159,7 @@ def write(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None,
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, offset=offset, flags=flags,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, buf)
+    ring._hold(user_data, pin)
     return slot
 
 
@@ -167,7 +167,7 @@ def _fixed(opcode, ring, user_data, fd, buf, buf_index, nbytes, offset, sqe_flag
            writable):
     if opcode in gate.missing:
         raise unsupported(opcode)
-    addr, size = address(buf, writable)
+    addr, size, pin = export(buf, writable)
     if nbytes is not None:
         size = length(nbytes, size)
     try:
@@ -176,7 +176,7 @@ def _fixed(opcode, ring, user_data, fd, buf, buf_index, nbytes, offset, sqe_flag
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, buf_index=buf_index, offset=offset,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, buf)
+    ring._hold(user_data, pin)
     return slot
 
 
@@ -210,8 +210,9 @@ def _vectored(opcode, ring, user_data, fd, buffers, offset, flags, sqe_flags, wr
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, offset=offset, flags=flags,
                       sqe_flags=sqe_flags) from None
-    # The iovec array and every buffer it points to stay alive together.
-    ring.keep(user_data, (array, buffers))
+    # A snapshot of the buffers: the array holds an export of each (its
+    # ``pins``), so the caller's list or generator no longer matters.
+    ring._hold(user_data, array)
     return slot
 
 
@@ -257,7 +258,7 @@ def _open(ring, user_data, path, flags, mode, dir_fd, file_index, sqe_flags):
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, dir_fd=dir_fd, flags=flags, mode=mode,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, c_path)
+    ring._hold(user_data, c_path)
     return slot
 
 
@@ -366,7 +367,7 @@ def statx(ring, user_data: int, path, statxbuf: struct_statx, *, dir_fd: int = A
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, dir_fd=dir_fd, mask=mask, flags=flags,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, (c_path, statxbuf))
+    ring._hold(user_data, (c_path, statxbuf))
     return slot
 
 
@@ -429,5 +430,5 @@ def files_update(ring, user_data: int, fds, offset: int, *, sqe_flags: int = 0) 
                          len(array), 0, user_data)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, slot_offset=offset, sqe_flags=sqe_flags) from None
-    ring.keep(user_data, array)
+    ring._hold(user_data, array)
     return slot

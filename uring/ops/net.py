@@ -48,7 +48,7 @@ from ..abi import (
     IORING_SEND_ZC_REPORT_USAGE,
     IOSQE_BUFFER_SELECT,
 )
-from ..memory import address
+from ..memory import export
 from ._common import (
     DIRECT_DESCRIPTORS,
     PACK_ERRORS,
@@ -130,7 +130,7 @@ def _with_address(opcode, ring, user_data, fd, address, sqe_flags):
                          ctypes.addressof(addr), 0, 0, user_data)
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, sqe_flags=sqe_flags) from None
-    ring.keep(user_data, addr)
+    ring._hold(user_data, addr)
     return slot
 
 
@@ -188,7 +188,7 @@ def _accept(ring, user_data, fd, flags, peer, ioprio, file_index, sqe_flags):
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, sqe_flags=sqe_flags) from None
     if peer is not None:
-        ring.keep(user_data, peer)
+        ring._hold(user_data, peer)
     return slot
 
 
@@ -264,7 +264,7 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     """
     if _SEND in gate.missing:
         raise unsupported(_SEND)
-    addr, size, group, sqe_flags, ioprio = buffer_or_group(
+    addr, size, pin, group, sqe_flags, ioprio = buffer_or_group(
         ring, buf, nbytes, buf_group, bundle, sqe_flags, _POLL_FIRST if poll_first else 0,
         False)
     if dest is None:
@@ -275,7 +275,7 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
             raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                           sqe_flags=sqe_flags) from None
         if addr:
-            ring.keep(user_data, buf)
+            ring._hold(user_data, pin)
         return slot
     to = sockaddr(dest, "dest")
     try:
@@ -284,7 +284,7 @@ def send(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, (buf, to))
+    ring._hold(user_data, (pin, to) if addr else to)
     return slot
 
 
@@ -303,7 +303,7 @@ def recv(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
     """
     if _RECV in gate.missing:
         raise unsupported(_RECV)
-    addr, size, group, sqe_flags, ioprio = buffer_or_group(
+    addr, size, pin, group, sqe_flags, ioprio = buffer_or_group(
         ring, buf, nbytes, buf_group, bundle, sqe_flags, _POLL_FIRST if poll_first else 0,
         True)
     try:
@@ -312,7 +312,7 @@ def recv(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, flags
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                       sqe_flags=sqe_flags) from None
     if addr:
-        ring.keep(user_data, buf)
+        ring._hold(user_data, pin)
     return slot
 
 
@@ -331,7 +331,7 @@ def recv_multishot(ring, user_data: int, fd: int, *, buf_group: int, flags: int 
         raise kernel_too_old("recv_multishot")
     if _RECV in gate.missing:
         raise unsupported(_RECV)
-    _, nbytes, group, sqe_flags, ioprio = buffer_or_group(
+    _, nbytes, _, group, sqe_flags, ioprio = buffer_or_group(
         ring, None, nbytes, buf_group, bundle, sqe_flags,
         _MULTISHOT | _POLL_FIRST if poll_first else _MULTISHOT, True)
     try:
@@ -352,7 +352,7 @@ def _msg(opcode, ring, user_data, fd, msg, flags, ioprio, group, sqe_flags):
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_group=group,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, msg)
+    ring._hold(user_data, msg)
     return slot
 
 
@@ -412,7 +412,7 @@ def send_zc(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, fl
     """
     if _SEND_ZC in gate.missing:
         raise unsupported(_SEND_ZC)
-    addr, size = address(buf)
+    addr, size, pin = export(buf)
     if nbytes is not None:
         size = length(nbytes, size)
     ioprio = _POLL_FIRST if poll_first else 0
@@ -432,7 +432,7 @@ def send_zc(ring, user_data: int, fd: int, buf, *, nbytes: int | None = None, fl
     except PACK_ERRORS as e:
         raise invalid(e, user_data=user_data, fd=fd, flags=flags, buf_index=index,
                       sqe_flags=sqe_flags) from None
-    ring.keep(user_data, (buf, to) if to is not None else buf)
+    ring._hold(user_data, (pin, to) if to is not None else pin)
     return slot
 
 
