@@ -5,8 +5,8 @@ call per batch. The ring uses ``DEFER_TASKRUN``, so the kernel fills
 provided buffers and posts a CQE per datagram only inside our
 ``io_uring_enter`` (``submit_and_wait(64, timeout=0.002)``), which returns
 with every datagram that has arrived: at least 64 unless 2 ms pass, and not
-capped at 64 as a ``recvmmsg`` batch is (tutorial 19 measures about 0.0025
-enters per frame on loopback). Each CQE's buffer holds one datagram's
+capped at 64 as a ``recvmmsg`` batch is (tutorial 19 measures 0.0024 to
+0.0046 enters per frame on loopback). Each CQE's buffer holds one datagram's
 payload (``res`` bytes). The loop is :func:`uring.packet.uring_rx.batches`.
 
     python -m uring.packet.rx_uring_recv --iface urx1a2b3c --count 1000
