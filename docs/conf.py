@@ -29,6 +29,8 @@ extensions = [
 root_doc = "index"
 exclude_patterns = ["_build", "benchmarks/*.rst", "tutorials/README.rst", "**/.pytest_cache"]
 templates_path = []
+html_static_path = ["_static"]
+html_css_files = ["wrap.css"]      # long lines in code blocks wrap
 html_theme = "alabaster"
 html_theme_options = {
     "description": "io_uring from Python, byte by byte",

@@ -46,7 +46,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("fixed_files", "fixed_files",
           "multishot accept into a registered file table; SQEs name slots, not fds"),
     Stage("sqpoll", "sqpoll",
-          "multishot with an SQ polling kernel thread: no system call while busy"),
+          "multishot with an SQ polling kernel thread: enters only to wait when no CQE is ready"),
     Stage("send_zc", "send_zc",
           "multishot with zero-copy sends (SEND_ZC) for large echoes (6.0)"),
 )

@@ -1,14 +1,15 @@
-"""Stage ``sqpoll``: a kernel thread takes the SQEs; no system call while busy.
+"""Stage ``sqpoll``: a kernel thread takes the SQEs; we enter only to wait, or to wake it.
 
 Even batched, ``multishot`` makes one ``io_uring_enter`` per loop
 iteration, to submit. With ``IORING_SETUP_SQPOLL`` (5.1; without root since
 5.11) the kernel starts a thread (``iou-sqp-PID``) that polls the SQ tail
-and submits whatever we publish: submitting becomes a memory store. As long
-as CQEs keep coming, the loop only reads the CQ and writes the SQ, and makes
-no system call at all. The thread spins ``--sq-thread-idle`` milliseconds
-without work, then sleeps and sets ``IORING_SQ_NEED_WAKEUP``; the next submit
-then enters once, with ``IORING_ENTER_SQ_WAKEUP``, to wake it (the ring
-does that). We enter to *wait* only when there is no CQE to handle.
+and submits whatever we publish: submitting becomes a memory store. While
+CQEs are ready the loop only reads the CQ and writes the SQ; it enters the
+kernel when none is: with 20 clients on a 2-core VM, 0.12 to 0.17 system
+calls per request, nearly all of them such waits (``idle_waits``). The
+thread spins ``--sq-thread-idle`` milliseconds without work, then sleeps
+and sets ``IORING_SQ_NEED_WAKEUP``; the next submit then enters once, with
+``IORING_ENTER_SQ_WAKEUP``, to wake it (the ring does that).
 
 The price is a CPU spent polling, and the flags that tune task work do not
 apply: completions run in the SQ thread, so ``DEFER_TASKRUN`` and

@@ -1,10 +1,13 @@
 """Receiver: a UDP socket read by one io_uring multishot RECV into a buffer ring.
 
-Compared with :mod:`~uring.packet.rx_recvmmsg`: no system call per batch
-of datagrams to *receive* them — the kernel completes receives into
-provided buffers on its own and posts a CQE for each; we enter the kernel
-only to wait when the CQ ring is empty. Each CQE's buffer holds one
-datagram's payload (``res`` bytes). The loop is :func:`uring.packet.uring_rx.batches`.
+Compared with :mod:`~uring.packet.rx_recvmmsg`: the same shape, one system
+call per batch. The ring uses ``DEFER_TASKRUN``, so the kernel fills
+provided buffers and posts a CQE per datagram only inside our
+``io_uring_enter`` (``submit_and_wait(64, timeout=0.002)``), which returns
+with every datagram that has arrived: at least 64 unless 2 ms pass, and not
+capped at 64 as a ``recvmmsg`` batch is (tutorial 19 measures 0.0024 to
+0.0046 enters per frame on loopback). Each CQE's buffer holds one datagram's
+payload (``res`` bytes). The loop is :func:`uring.packet.uring_rx.batches`.
 
     python -m uring.packet.rx_uring_recv --iface urx1a2b3c --count 1000
 """

@@ -128,10 +128,15 @@ class BenchResultsDirective(SphinxDirective):
     run: its ``summary.md`` is shown (converted to reST, charts included). Loose
     ``NAME.rst`` fragments are included, ``NAME.csv`` becomes a table and
     ``NAME.svg`` a figure. With nothing committed the page says so.
+    ``:only: charts`` keeps only the charts (each run's under its name),
+    ``:only: tables`` everything else.
     """
+
+    option_spec = {"only": lambda arg: directives.choice(arg, ("charts", "tables"))}
 
     def run(self):
         """Include every result, or a paragraph when there are none."""
+        only = self.options.get("only")
         base = os.path.join(self.env.srcdir, "benchmarks")
         names = sorted(os.listdir(base)) if os.path.isdir(base) else []
         parts = []
@@ -142,7 +147,18 @@ class BenchResultsDirective(SphinxDirective):
             if os.path.isdir(path) and os.path.isfile(summary):
                 self.env.note_dependency(summary)
                 with open(summary, encoding="utf-8") as f:
-                    parts.append(markdown_to_rst(f.read(), f"benchmarks/{name}"))
+                    text = f.read()
+                if only:
+                    lines = text.splitlines()
+                    charts = [ln for ln in lines if ln.startswith("![")]
+                    if only == "charts":
+                        text = f"**{name}**\n\n" + "\n".join(charts) if charts else ""
+                    else:
+                        text = "\n".join(ln for ln in lines if ln not in charts)
+                if text:
+                    parts.append(markdown_to_rst(text, f"benchmarks/{name}"))
+            elif only == "charts" and ext != ".svg":
+                continue
             elif ext == ".rst":
                 self.env.note_dependency(path)
                 parts.append(f".. include:: /benchmarks/{name}\n")
@@ -150,7 +166,7 @@ class BenchResultsDirective(SphinxDirective):
                 self.env.note_dependency(path)
                 parts.append(f".. csv-table:: ``{name}``\n   :file: /benchmarks/{name}\n"
                              f"   :header-rows: 1\n")
-            elif ext == ".svg":
+            elif ext == ".svg" and only != "tables":
                 parts.append(f".. figure:: /benchmarks/{name}\n   :width: 100%\n\n"
                              f"   ``{name}``\n")
         if not parts:
