@@ -1,0 +1,103 @@
+"""The event loop: asyncio's Unix selector loop, waiting through io_uring.
+
+:class:`EventLoop` is ``asyncio.SelectorEventLoop`` with a
+:class:`~uring.loop.selector.UringSelector`: every feature of the Unix loop
+(TCP/Unix/UDP, pipes, subprocesses, signals, ``add_reader``...) works as it
+does there, and each loop iteration makes one ``io_uring_enter`` that both
+submits the poll changes and waits until the next timer.
+
+The one-line switch for an existing program::
+
+    uring.loop.run(main())                  # instead of asyncio.run(main())
+    asyncio.run(main(), loop_factory=uring.loop.EventLoop)      # Python 3.12+
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any, Coroutine, TypeVar
+
+from .selector import UringSelector
+
+__all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
+
+_T = TypeVar("_T")
+
+
+class EventLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop whose readiness comes from io_uring ``POLL_ADD`` requests.
+
+    ``selector`` defaults to a new :class:`~uring.loop.selector.UringSelector`
+    (its own ring); closing the loop closes the selector and its ring.
+    """
+
+    def __init__(self, selector: UringSelector | None = None) -> None:
+        super().__init__(selector if selector is not None else UringSelector())
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """The default policy, creating :class:`EventLoop` loops.
+
+    ``asyncio.set_event_loop_policy(uring.loop.EventLoopPolicy())`` makes
+    ``asyncio.run`` and ``asyncio.new_event_loop`` use io_uring.
+    """
+
+    _loop_factory = EventLoop
+
+
+def new_event_loop() -> EventLoop:
+    """A new :class:`EventLoop` (not set as the current loop)."""
+    return EventLoop()
+
+
+def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T:
+    """``asyncio.run(main)`` on a new :class:`EventLoop`: run it, then close the loop.
+
+    Like ``asyncio.run``: cancels the tasks left over, shuts down async
+    generators and the default executor, and refuses to run inside a running loop.
+    """
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(debug=debug, loop_factory=EventLoop) as runner:
+            return runner.run(main)
+    return _run_310(main, debug)
+
+
+def _run_310(main, debug):
+    """What ``asyncio.run`` does on 3.10, with an :class:`EventLoop` (no Runner there)."""
+    if asyncio.events._get_running_loop() is not None:
+        raise RuntimeError("uring.loop.run() cannot be called from a running event loop")
+    if not asyncio.iscoroutine(main):
+        raise ValueError(f"a coroutine was expected, got {main!r}")
+    loop = EventLoop()
+    try:
+        asyncio.set_event_loop(loop)
+        if debug is not None:
+            loop.set_debug(debug)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_all_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_all_tasks(loop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if task.cancelled():
+            continue
+        if task.exception() is not None:
+            loop.call_exception_handler({
+                "message": "unhandled exception during uring.loop.run() shutdown",
+                "exception": task.exception(),
+                "task": task,
+            })
