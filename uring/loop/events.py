@@ -19,21 +19,27 @@ import sys
 from typing import Any, Coroutine, TypeVar
 
 from .selector import UringSelector
+from .sockets import CompletionSockets
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
 
 _T = TypeVar("_T")
 
 
-class EventLoop(asyncio.SelectorEventLoop):
-    """An asyncio event loop whose readiness comes from io_uring ``POLL_ADD`` requests.
+class EventLoop(CompletionSockets, asyncio.SelectorEventLoop):
+    """An asyncio event loop on io_uring: readiness by ``POLL_ADD``, sockets by completion.
 
     ``selector`` defaults to a new :class:`~uring.loop.selector.UringSelector`
     (its own ring); closing the loop closes the selector and its ring.
+    ``completion=False`` keeps to readiness alone (step 1 of the tutorial):
+    the ``sock_*`` methods then poll and call, as the selector loop does;
+    the same happens by itself on a kernel without the operations.
     """
 
-    def __init__(self, selector: UringSelector | None = None) -> None:
+    def __init__(self, selector: UringSelector | None = None, *,
+                 completion: bool = True) -> None:
         super().__init__(selector if selector is not None else UringSelector())
+        self._init_completion_sockets(completion)
 
 
 class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):

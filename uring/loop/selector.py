@@ -129,6 +129,8 @@ class UringSelector(selectors.BaseSelector):
         self._to_arm: set[int] = set()
         self._next_ud = 1
         self._completion_handlers: dict[int, object] = {}
+        # Completion requests queued for the next select(): (wanted, op, args, kwargs).
+        self._requests: list = []
         #: Wait with a timeout in io_uring_enter itself (5.11); else a TIMEOUT request.
         self.ext_arg = bool(self._ring.features & IORING_FEAT_EXT_ARG)
 
@@ -209,13 +211,13 @@ class UringSelector(selectors.BaseSelector):
                 f"this selector's io_uring belongs to process {self._pid} (a fork's parent);"
                 " create a new event loop in the child")
 
-    def _prep(self, op, *args) -> None:
+    def _prep(self, op, *args, **kwargs) -> None:
         """Fill one SQE with ``op``; if the SQ is full, submit what is queued first."""
         try:
-            op(self._ring, *args)
+            op(self._ring, *args, **kwargs)
         except SubmissionQueueFull:
             self._ring.submit()
-            op(self._ring, *args)
+            op(self._ring, *args, **kwargs)
 
     def _disarm(self, fd: int) -> bool:
         """Queue a POLL_REMOVE for ``fd``'s armed poll, if any; True if one was queued."""
@@ -248,6 +250,8 @@ class UringSelector(selectors.BaseSelector):
         """
         self._check_pid()
         ring = self._ring
+        if self._requests:
+            self._prep_requests()
         if self._to_arm:
             self._arm_all()
         if timeout is not None and timeout <= 0 or ring.cq_ready():
@@ -341,6 +345,29 @@ class UringSelector(selectors.BaseSelector):
             self._completion_handlers[ud] = handler
         return ud
 
+    def request(self, future, op, user_data: int, *args, **kwargs) -> None:
+        """Queue ``op(ring, user_data, *args, **kwargs)`` for the next :meth:`select`.
+
+        ``future`` is the waiter for the result. It is looked at just before
+        the SQE is filled: a request whose future is done by then (cancelled)
+        never reaches the kernel, so it cannot complete after a later request
+        queued behind it (a cancelled send must not overtake the next one);
+        if ``op`` refuses its arguments, the error goes to the future.
+        """
+        self._requests.append((future, op, user_data, args, kwargs))
+
+    def _prep_requests(self) -> None:
+        requests, self._requests = self._requests, []
+        for future, op, ud, args, kwargs in requests:
+            if future.done():
+                self._completion_handlers.pop(ud, None)
+                continue
+            try:
+                self._prep(op, ud, *args, **kwargs)
+            except Exception as e:
+                self._completion_handlers.pop(ud, None)
+                future.set_exception(e)
+
     @property
     def ring(self) -> Ring:
         """The :class:`~uring.Ring` this selector submits to."""
@@ -357,4 +384,5 @@ class UringSelector(selectors.BaseSelector):
         self._armed_ud.clear()
         self._to_arm.clear()
         self._completion_handlers.clear()
+        self._requests.clear()
         self._ring.close()
