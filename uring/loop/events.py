@@ -15,15 +15,23 @@ The one-line switch for an existing program::
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+from asyncio.log import logger
 from typing import Any, Coroutine, TypeVar
 
+from .. import probe
+from ..buffers import BufferRing
 from .selector import UringSelector
 from .sockets import CompletionSockets
+from .transports import CompletionTransport
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
 
 _T = TypeVar("_T")
+_MULTISHOT_RECV = (6, 0)   # IORING_RECV_MULTISHOT; buffer rings came in 5.19
+_BGID = 0                  # the loop's one buffer group
+_BUFFERS, _BUFFER_SIZE = 1024, 16384   # 16 MiB of receive buffers per loop
 
 
 class EventLoop(CompletionSockets, asyncio.SelectorEventLoop):
@@ -40,6 +48,28 @@ class EventLoop(CompletionSockets, asyncio.SelectorEventLoop):
                  completion: bool = True) -> None:
         super().__init__(selector if selector is not None else UringSelector())
         self._init_completion_sockets(completion)
+        # The buffer ring all completion transports receive into, made at
+        # first use; None when this kernel cannot (the selector transport then).
+        self._buffer_ring = None
+        self._transports_ok = self._completion and probe.get().version >= _MULTISHOT_RECV
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None,
+                               server=None):
+        if self._transports_ok and sock.type == socket.SOCK_STREAM:
+            buffers = self._buffer_ring
+            if buffers is None:
+                try:
+                    buffers = self._buffer_ring = BufferRing(
+                        self._selector.ring, _BGID, _BUFFERS, _BUFFER_SIZE)
+                except OSError as exc:
+                    self._transports_ok = False
+                    if self._debug:
+                        logger.debug("no buffer ring (%s): selector transports", exc)
+            if buffers is not None:
+                return CompletionTransport(self, sock, protocol, waiter, extra, server,
+                                           buffers=buffers)
+        return super()._make_socket_transport(sock, protocol, waiter, extra=extra,
+                                              server=server)
 
 
 class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
