@@ -39,7 +39,12 @@ import selectors
 from collections.abc import Mapping
 from time import monotonic
 
-from ..abi import IORING_CQE_F_MORE, IORING_FEAT_EXT_ARG
+from ..abi import (
+    IORING_CQE_F_MORE,
+    IORING_FEAT_EXT_ARG,
+    IORING_SETUP_COOP_TASKRUN,
+    IORING_SETUP_TASKRUN_FLAG,
+)
 from ..ops import poll_add, poll_remove, timeout as timeout_op, timeout_remove
 from ..ring import Ring, SubmissionQueueFull
 
@@ -101,6 +106,25 @@ def _fileobj_to_fd(fileobj) -> int:
     return fd
 
 
+def _new_ring(entries: int) -> Ring:
+    """A ring with room for many completions, completing only when we enter if it can.
+
+    ``IORING_SETUP_COOP_TASKRUN`` (5.19): the kernel no longer interrupts
+    the running loop (an IPI and a forced kernel entry, like a signal) to
+    post each completion; it queues them until the next ``io_uring_enter``,
+    which the loop makes anyway. ``TASKRUN_FLAG`` tells a non-waiting
+    ``select(0)`` that such work is pending. Older kernels refuse the flags
+    (EINVAL): then a plain ring.
+    """
+    try:
+        return Ring(entries, cq_entries=entries * 16,
+                    flags=int(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG))
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+        return Ring(entries, cq_entries=entries * 16)
+
+
 class UringSelector(selectors.BaseSelector):
     """A selector whose waits are io_uring polls: one ``io_uring_enter`` per :meth:`select`.
 
@@ -117,7 +141,7 @@ class UringSelector(selectors.BaseSelector):
     """
 
     def __init__(self, ring: Ring | None = None, *, entries: int = 256) -> None:
-        self._ring = ring if ring is not None else Ring(entries, cq_entries=entries * 16)
+        self._ring = ring if ring is not None else _new_ring(entries)
         self._pid = os.getpid()
         self._keys: dict[int, selectors.SelectorKey] = {}
         self._map = _Map(self)

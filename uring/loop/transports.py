@@ -5,9 +5,11 @@ The selector loop's socket transport waits for readiness and then calls
 ``IORING_RECV_MULTISHOT`` (6.0) per connection, over the loop's
 :class:`~uring.buffers.BufferRing` (5.19): every arrival is a CQE naming the
 buffer the kernel filled, copied out to ``bytes`` and recycled at once --
-no system call per read, no poll. Writes are queued and go out as one
-``IORING_OP_SEND`` at a time, submitted with the loop's next
-``io_uring_enter``; what a SEND did not take is sent by the next.
+no system call per read, no poll. A write to an idle socket is one
+``send()`` call, as in the selector transport (cheaper from Python than a
+request and its CQE); what the socket does not take is queued and goes out
+as one ``IORING_OP_SEND`` at a time, submitted with the loop's next
+``io_uring_enter``, each waiting in the kernel for room -- no poll.
 
 Flow control is asyncio's: ``pause_reading`` cancels the receive (bytes
 whose CQEs were already posted are held and delivered after
@@ -231,6 +233,21 @@ class CompletionTransport(transports._FlowControlMixin, transports.Transport):
                 self._loop._logger_warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
+        if not self._send_ud and not self._buffer:
+            # Nothing queued: one send() now costs less than a SEND request
+            # and its CQE in Python; only what the socket refuses is queued.
+            try:
+                n = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            if n == len(data):
+                return
+            data = data[n:]
         self._buffer.append(bytes(data))
         self._buffer_size += len(data)
         if not self._send_ud:
