@@ -36,7 +36,7 @@ needs_sphinx = pytest.mark.skipif(importlib.util.find_spec("sphinx") is None,
                                   reason="sphinx is not installed (tools/setup-dev installs it)")
 
 #: The tutorials the site promises, by number (issue 7).
-EXPECTED_TUTORIALS = 21
+EXPECTED_TUTORIALS = 22
 
 
 def tutorial_files() -> list[str]:

@@ -18,7 +18,7 @@ import asyncio
 import socket
 import sys
 from asyncio.log import logger
-from typing import Any, Coroutine, TypeVar
+from typing import Any, Coroutine
 
 from .. import probe
 from ..buffers import BufferRing
@@ -28,7 +28,6 @@ from .transports import CompletionTransport
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
 
-_T = TypeVar("_T")
 _MULTISHOT_RECV = (6, 0)   # IORING_RECV_MULTISHOT; buffer rings came in 5.19
 _BGID = 0                  # the loop's one buffer group
 _BUFFERS, _BUFFER_SIZE = 1024, 16384   # 16 MiB of receive buffers per loop
@@ -52,6 +51,11 @@ class EventLoop(CompletionSockets, asyncio.SelectorEventLoop):
         # first use; None when this kernel cannot (the selector transport then).
         self._buffer_ring = None
         self._transports_ok = self._completion and probe.get().version >= _MULTISHOT_RECV
+
+    @property
+    def ring(self):
+        """The :class:`~uring.Ring` under this loop (``ring.enter_count`` counts its waits)."""
+        return self._selector.ring
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None,
                                server=None):
@@ -87,7 +91,7 @@ def new_event_loop() -> EventLoop:
     return EventLoop()
 
 
-def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T:
+def run(main: Coroutine[Any, Any, Any], *, debug: bool | None = None) -> Any:
     """``asyncio.run(main)`` on a new :class:`EventLoop`: run it, then close the loop.
 
     Like ``asyncio.run``: cancels the tasks left over, shuts down async
