@@ -50,7 +50,18 @@ class EventLoop(CompletionSockets, asyncio.SelectorEventLoop):
         # The buffer ring all completion transports receive into, made at
         # first use; None when this kernel cannot (the selector transport then).
         self._buffer_ring = None
+        self._recycle: list[int] = []   # buffer ids to hand back after this select()
         self._transports_ok = self._completion and probe.get().version >= _MULTISHOT_RECV
+
+    def _process_events(self, event_list) -> None:
+        # Completion handlers ran inside select(); the buffers they emptied
+        # go back to the kernel together, with one release store of the tail.
+        recycle = self._recycle
+        if recycle:
+            self._buffer_ring.add_many(recycle)
+            self._buffer_ring.advance()
+            recycle.clear()
+        super()._process_events(event_list)
 
     @property
     def ring(self):

@@ -132,7 +132,9 @@ class CompletionTransport(transports._FlowControlMixin, transports.Transport):
             start = bid * buffers.size
             data = bytes(buffers.view[start:start + res]) if res > 0 else b""
             buffers.take_id(flags)
-            buffers.recycle(bid)
+            # Copied out: handed back with the others of this batch, in one
+            # tail store after select() (EventLoop._process_events).
+            self._loop._recycle.append(bid)
         else:
             data = None
         if not flags & _F_MORE:
