@@ -252,3 +252,21 @@ def test_forked_child_refuses_the_parents_ring(sel, pair):
     assert os.waitstatus_to_exitcode(status) == 0
     b.send(b"x")   # the parent's poll is still armed and works
     assert ready(sel) == {a: R}
+
+
+def test_a_failing_completion_handler_loses_no_other_completion(sel, pair):
+    a, b = pair
+    seen = []
+
+    def boom(res, flags):
+        raise RuntimeError("handler failed")
+
+    first = sel.new_user_data(boom)
+    second = sel.new_user_data(lambda res, flags: seen.append(res))
+    ops.nop(sel.ring, first)
+    ops.nop(sel.ring, second)
+    sel.register(b, W)
+    with pytest.raises(RuntimeError, match="handler failed"):
+        sel.select(1)
+    assert seen == [0]
+    assert ready(sel) == {b: W}   # its poll was re-armed: reported at the next select

@@ -317,6 +317,7 @@ class UringSelector(selectors.BaseSelector):
         armed, armed_ud, keys, to_arm = self._armed, self._armed_ud, self._keys, self._to_arm
         handlers = self._completion_handlers
         ready = []
+        errors = []
         while True:
             for ud, res, flags in cqes:
                 fd = armed.pop(ud, None)
@@ -325,7 +326,12 @@ class UringSelector(selectors.BaseSelector):
                     if handler is not None:
                         if not flags & _F_MORE:
                             del handlers[ud]
-                        handler(res, flags)
+                        try:
+                            handler(res, flags)
+                        except BaseException as e:
+                            # The batch is already off the CQ ring: finish it,
+                            # or the other requests' completions would be lost.
+                            errors.append(e)
                     continue
                 del armed_ud[fd]
                 key = keys[fd]
@@ -352,6 +358,8 @@ class UringSelector(selectors.BaseSelector):
             cqes = ring.copy_cqes_raw()
             if not cqes:
                 break
+        if errors:
+            raise errors[0]
         return ready
 
     # -- completion requests sharing the ring -----------------------------------------
