@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
+import sys
 import unittest
 
 import pytest
@@ -30,11 +32,17 @@ def stdlib_module(name: str):
     if not PROBE.usable:
         pytest.skip(f"io_uring unusable: {PROBE.reason}", allow_module_level=True)
     try:
-        return importlib.import_module(f"test.test_asyncio.{name}")
+        package = importlib.import_module("test.test_asyncio")
     except ImportError as e:
-        pytest.skip(f"this interpreter ships no test.test_asyncio.{name} ({e}); install"
-                    " the python3-test package (Debian) or use a full CPython build",
+        pytest.skip(f"this interpreter ships no test.test_asyncio ({e}): install the"
+                    " python3-test package (Debian) or use a full CPython build",
                     allow_module_level=True)
+    if importlib.util.find_spec(f"{package.__name__}.{name}") is None:
+        pytest.skip(f"Python {sys.version_info.major}.{sys.version_info.minor} has no"
+                    f" test.test_asyncio.{name} (a newer Python added it)",
+                    allow_module_level=True)
+    try:
+        return importlib.import_module(f"test.test_asyncio.{name}")
     except unittest.SkipTest as e:
         pytest.skip(f"test.test_asyncio.{name} skips itself here: {e}",
                     allow_module_level=True)
