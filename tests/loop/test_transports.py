@@ -216,3 +216,21 @@ def test_close_loop_with_receives_armed():
     loop.close()
     assert loop.ring.closed if loop._selector else True
     b.close()
+
+
+def test_pause_reading_pushes_back_at_once():
+    """The receive is cancelled in the kernel right away: the peer's sends block."""
+    async def main():
+        transport, proto, peer = await connected()
+        transport.pause_reading()
+        sent = 0
+        with pytest.raises(BlockingIOError):
+            while sent < 64 << 20:
+                sent += peer.send(b"p" * 65536)
+        assert sent < 4 << 20   # the socket buffers, not the 16 MiB buffer ring
+        transport.resume_reading()
+        await until(lambda: len(proto.data) == sent)
+        transport.close()
+        await proto.lost
+        peer.close()
+    uring.loop.run(main())

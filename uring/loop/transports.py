@@ -30,6 +30,7 @@ import errno
 import socket
 import warnings
 from asyncio import constants, protocols, transports, trsock
+from asyncio.log import logger
 
 from .. import ops
 from ..abi import IORING_CQE_F_BUFFER, IORING_CQE_F_MORE, IORING_CQE_BUFFER_SHIFT
@@ -176,7 +177,7 @@ class CompletionTransport(transports._FlowControlMixin, transports.Transport):
         if self._conn_lost or self._closing:
             return
         if self._loop.get_debug():
-            self._loop._logger_debug("%r received EOF", self)
+            logger.debug("%r received EOF", self)
         try:
             keep_open = self._protocol.eof_received()
         except (SystemExit, KeyboardInterrupt):
@@ -194,6 +195,11 @@ class CompletionTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._paused = True
         self._cancel_recv()
+        if self._recv_ud and not self._sel.ring.closed:
+            # Submit the cancel now: until the kernel sees it, the armed
+            # receive keeps draining the socket into the buffer ring and the
+            # peer never feels the back-pressure pausing is meant to cause.
+            self._sel.ring.submit()
 
     def resume_reading(self) -> None:
         """Deliver what arrived meanwhile, then receive again."""
@@ -232,7 +238,7 @@ class CompletionTransport(transports._FlowControlMixin, transports.Transport):
             return
         if self._conn_lost:
             if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
-                self._loop._logger_warning("socket.send() raised exception.")
+                logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
         if not self._send_ud and not self._buffer:
@@ -360,7 +366,7 @@ class CompletionTransport(transports._FlowControlMixin, transports.Transport):
     def _fatal_error(self, exc, message="Fatal error on transport") -> None:
         if isinstance(exc, OSError):
             if self._loop.get_debug():
-                self._loop._logger_debug("%r: %s", self, message, exc_info=True)
+                logger.debug("%r: %s", self, message, exc_info=True)
         else:
             self._loop.call_exception_handler({
                 "message": message, "exception": exc, "transport": self,
