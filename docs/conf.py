@@ -96,6 +96,7 @@ uring_api_groups = {
     "echo": ["uring.echo", "uring.echo.*"],
     "bench": ["uring.bench", "uring.bench.*"],
     "packet": ["uring.packet", "uring.packet.*"],
+    "loop": ["uring.loop", "uring.loop.*"],
     "other": [],
 }
 # Modules whose docstrings do not build under -W yet (reported to their

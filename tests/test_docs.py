@@ -35,11 +35,8 @@ TUTORIALS = os.path.join(ROOT, "tutorials")
 needs_sphinx = pytest.mark.skipif(importlib.util.find_spec("sphinx") is None,
                                   reason="sphinx is not installed (tools/setup-dev installs it)")
 
-#: The tutorials the site promises, by number (issues 7 and 12).
+#: The tutorials the site promises, by number (issues 7, 11 and 12).
 EXPECTED_TUTORIALS = 26
-#: Numbers whose page is written on another branch (22: the asyncio loop,
-#: issue 11); the gap is allowed until it is merged, and only that gap.
-PENDING_TUTORIALS = {22}
 
 
 def tutorial_files() -> list[str]:
@@ -191,9 +188,7 @@ def test_ring_pictures_match_their_script():
 
 def test_every_tutorial_exists_in_order():
     numbers = [int(os.path.basename(p)[:2]) for p in tutorial_files()]
-    expected = [n for n in range(1, EXPECTED_TUTORIALS + 1)
-                if n not in PENDING_TUTORIALS or n in numbers]
-    assert numbers == expected
+    assert numbers == list(range(1, EXPECTED_TUTORIALS + 1))
 
 
 @pytest.mark.parametrize("path", tutorial_files(), ids=os.path.basename)

@@ -20,6 +20,8 @@ PEERS: dict[str, str] = {
     "asyncio-streams": "asyncio_streams",
     "selectors": "selectors_echo",
     "uvloop": "uvloop_protocol",
+    "uring-asyncio": "uring_asyncio_protocol",
+    "uring-asyncio-streams": "uring_asyncio_streams",
 }
 
 

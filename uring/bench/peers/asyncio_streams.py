@@ -10,13 +10,14 @@ import asyncio
 import signal
 import sys
 import time
+from typing import Callable, Coroutine
 
 from .common import announce, listen, parse_args, print_summary
 
-__all__ = ["main"]
+__all__ = ["run", "main"]
 
 
-async def _serve(args) -> None:
+async def _serve(args, name: str) -> None:
     loop = asyncio.get_running_loop()
     sock = listen(args.host, args.port)
     handlers: dict[asyncio.Task, asyncio.StreamWriter] = {}
@@ -53,13 +54,19 @@ async def _serve(args) -> None:
         writer.transport.abort()
     await asyncio.gather(*(task for task, _ in pending), return_exceptions=True)
     await server.wait_closed()
-    print_summary("asyncio-streams", connections, started)
+    print_summary(name, connections, started)
+
+
+def run(name: str, runner: Callable[[Coroutine], object] = asyncio.run,
+        argv: list[str] | None = None) -> int:
+    """Serve with ``runner`` (``asyncio.run`` or another loop's) until SIGINT/SIGTERM."""
+    runner(_serve(parse_args(f"{name} echo server (asyncio streams)", argv), name))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    asyncio.run(_serve(parse_args("asyncio streams echo server", argv)))
-    return 0
+    return run("asyncio-streams", asyncio.run, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+"""CPython's test_timeouts, every TestCase class, with uring.loop.EventLoopPolicy set."""
+
+from cpython_suites import stdlib_module, twins
+
+twins(globals(), stdlib_module("test_timeouts"))
