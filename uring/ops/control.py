@@ -332,8 +332,10 @@ def msg_ring_fd(ring, user_data: int, target_fd: int, source_slot: int, target_s
     """Install this ring's direct descriptor ``source_slot`` into ``target_slot`` of another ring.
 
     ``target_slot=IORING_FILE_INDEX_ALLOC`` lets the target ring pick. The
-    target ring gets a CQE ``(target_user_data, slot)``; the file stays in
-    this ring's table too.
+    target ring gets a CQE for ``target_user_data`` whose ``res`` is the slot
+    the kernel picked with ``IORING_FILE_INDEX_ALLOC``, and 0 when
+    ``target_slot`` named one (a negative errno if the install failed); the
+    file stays in this ring's table too.
     """
     if "msg_ring_fd" in gate.too_old:
         raise kernel_too_old("msg_ring_fd")
