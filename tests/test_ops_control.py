@@ -246,6 +246,11 @@ def test_msg_ring_passes_a_direct_descriptor(ring, pipe):
         buf = bytearray(8)
         ops.read(other, 2, cqe.res, buf, sqe_flags=abi.IOSQE_FIXED_FILE)
         assert complete(other) == [(2, 5, 0)] and buf[:5] == b"moved"
+        # A slot the sender names: the target's CQE says 0, not the slot.
+        free = next(i for i in range(4) if i != cqe.res)
+        ops.msg_ring_fd(ring, 3, other.fd, 0, free, 0xF00E)
+        assert complete(ring) == [(3, 0, 0)]
+        assert complete(other) == [(0xF00E, 0, 0)]
 
 
 # -- provided buffers v1 ------------------------------------------------------------------
