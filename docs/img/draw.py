@@ -214,11 +214,12 @@ def buf_ring_picture() -> str:
 def layers_picture() -> str:
     """The layers, each importing only those above it in the table (below it here)."""
     rows = [
-        ("programs", "uring.echo · uring.packet · uring.bench · uring.probe", "#fff2cc"),
+        ("programs", "uring.echo · uring.loop · uring.packet · uring.bench · uring.probe",
+         "#fff2cc"),
         ("buffers, registration", "uring.buffers · uring.register · uring.memory", "#e2f0d9"),
         ("operations", "uring.ops: one function per IORING_OP_*", "#e2f0d9"),
         ("ring memory", "uring.ring.Ring  (or uring.sim.SimKernel in its place)", "#deebf7"),
-        ("syscalls, barriers", "uring.syscall · uring.barrier", "#deebf7"),
+        ("syscalls, barriers, errors", "uring.syscall · uring.barrier · uring.errors", "#deebf7"),
         ("kernel ABI", "uring.abi: structs and constants, each with .since", "#ededed"),
     ]
     svg = Svg(640, 70 + 52 * len(rows) + 60)
