@@ -2,12 +2,13 @@
 
 * ``uring-abi-table ENUM``: a table of an ``uring.abi`` constant family.
 * ``uring-ops-table``: :data:`uring.ops.OPS` beside liburing's helpers.
-* ``uring-stage-diff MODULE``: an echo stage as diffs of its methods.
+* ``uring-stage-diff MODULE``: an echo stage as diffs of its settings and methods.
 * ``uring-bench-results``: the results committed under ``docs/benchmarks/``.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
 import inspect
@@ -70,29 +71,76 @@ def _method_source(func) -> list[str]:
     return textwrap.dedent(inspect.getsource(func)).splitlines()
 
 
-class StageDiffDirective(SphinxDirective):
-    """``.. uring-stage-diff:: uring.echo.fast_poll``: the stage as diffs of its methods.
+def _class_settings(cls) -> dict[str, list[str]]:
+    """The plain assignments of ``cls``'s own body (``SQE_FLAGS = ...``): name -> source lines."""
+    src = textwrap.dedent(inspect.getsource(cls))
+    out = {}
+    for node in ast.parse(src).body[0].body:
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, ast.AnnAssign) else [])
+        for target in targets:
+            if isinstance(target, ast.Name) and not target.id.startswith("__"):
+                out[target.id] = ast.get_source_segment(src, node).splitlines()
+    return out
 
-    Each stage's ``Server`` derives from the previous stage's and overrides only
-    what changes, so "the diff from the stage before" is, method by method, the
-    override against the method it replaces (or the whole method when it is new).
+
+def _inherited_setting(base, name: str):
+    """``(source lines, qualified name)`` of the setting ``name`` as ``base`` has it, or None."""
+    for klass in base.__mro__:
+        if klass is not object and name in vars(klass):
+            settings = _class_settings(klass)
+            if name in settings:
+                return settings[name], f"{klass.__module__}.{klass.__qualname__}.{name}"
+    return None
+
+
+def _diff(old: list[str], new: list[str], where: str, here: str) -> list[str]:
+    return list(difflib.unified_diff(old, new, where, here, n=max(len(old), len(new)),
+                                     lineterm=""))
+
+
+class StageDiffDirective(SphinxDirective):
+    """``.. uring-stage-diff:: uring.echo.fast_poll``: the stage as diffs from its parent.
+
+    Each stage's ``Server`` derives from the previous stage of its family (or
+    from the base, ``RingServer``) and overrides only what changes, so "the
+    diff from the stage before" is, setting by setting and method by method,
+    the override against what it replaces: a class setting
+    (``SQE_FLAGS = ...``) first, then each method, whole when it is new or
+    fills in one of the base's abstract methods.
     """
 
     required_arguments = 1
     option_spec = {"class": directives.unchanged, "methods": directives.unchanged}
 
     def run(self):
-        """A ``diff`` code block per method the stage's class defines (or those named)."""
+        """A ``diff`` code block per setting and method the class defines (or those named)."""
         module = importlib.import_module(self.arguments[0])
         self.env.note_dependency(module.__file__)
         cls = getattr(module, self.options.get("class", "Server"))
         base = cls.__mro__[1]
+        here = f"{module.__name__}.{cls.__name__}"
         wanted = [m.strip() for m in self.options.get("methods", "").split(",") if m.strip()]
         missing = [m for m in wanted if m not in vars(cls)]
         if missing:
             raise self.error(f"{cls.__qualname__} in {module.__name__} does not define "
                              f"{', '.join(missing)}")
         out = []
+
+        def show(title: str, diff: list[str]) -> None:
+            block = nodes.literal_block("\n".join(diff), "\n".join(diff))
+            block["language"] = "diff"
+            out.extend(self.parse_text_to_nodes(title))
+            out.append(block)
+
+        if not wanted:
+            for name, new in _class_settings(cls).items():
+                old = _inherited_setting(base, name)
+                if old is None:
+                    show(f"``{name}``: new in this stage", [f"+{line}" for line in new])
+                elif old[0] != new:
+                    show(f"``{name}``: replaces ``{old[1]}``",
+                         _diff(old[0], new, old[1], f"{here}.{name}"))
         for name, member in vars(cls).items():
             if wanted and name not in wanted:
                 continue
@@ -102,20 +150,16 @@ class StageDiffDirective(SphinxDirective):
             new = _method_source(func)
             old_member = getattr(base, name, None)
             old_func = getattr(old_member, "__func__", old_member)
-            if inspect.isfunction(old_func):
-                old = _method_source(old_func)
-                where = f"{old_func.__module__}.{old_func.__qualname__}"
-                diff = list(difflib.unified_diff(old, new, where,
-                                                 f"{module.__name__}.{cls.__name__}.{name}",
-                                                 n=max(len(old), len(new)), lineterm=""))
-                title = f"``{name}``: replaces ``{where}``"
+            if not inspect.isfunction(old_func):
+                show(f"``{name}``: new in this stage", [f"+{line}" for line in new])
+                continue
+            where = f"{old_func.__module__}.{old_func.__qualname__}"
+            if getattr(old_func, "__isabstractmethod__", False):
+                # The base only names it (a docstring): the stage's whole method is new.
+                show(f"``{name}``: implements ``{where}``", [f"+{line}" for line in new])
             else:
-                diff = [f"+{line}" for line in new]
-                title = f"``{name}``: new in this stage"
-            block = nodes.literal_block("\n".join(diff), "\n".join(diff))
-            block["language"] = "diff"
-            out.extend(self.parse_text_to_nodes(title))
-            out.append(block)
+                show(f"``{name}``: replaces ``{where}``",
+                     _diff(_method_source(old_func), new, where, f"{here}.{name}"))
         if not out:
             raise self.error(f"{cls.__qualname__} in {module.__name__} overrides nothing")
         return out
