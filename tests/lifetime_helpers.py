@@ -6,13 +6,9 @@ import signal
 import time
 import warnings
 
-import pytest
-
-from uring import probe
-
-PROBE = probe.get()
-needs_io_uring = pytest.mark.skipif(not PROBE.usable,
-                                    reason=f"io_uring unusable: {PROBE.reason}")
+# The probe and its skip mark are kernel_helpers'; re-exported for these tests.
+from kernel_helpers import NEEDS_IO_URING as needs_io_uring  # noqa: F401
+from kernel_helpers import PROBE  # noqa: F401
 
 
 class Buf(bytearray):

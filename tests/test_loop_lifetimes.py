@@ -11,36 +11,12 @@ shows the loop's close cancelled the request before anything was freed.
 import asyncio
 import gc
 import socket
-import time
-
-import pytest
 
 import uring.loop
-from uring import probe
+from lifetime_helpers import canaries, intact, needs_io_uring, unread
 from uring.loop.events import _BUFFER_SIZE, _BUFFERS
 
-PROBE = probe.get()
-pytestmark = pytest.mark.skipif(not PROBE.usable, reason=f"io_uring unusable: {PROBE.reason}")
-
-DATA = b"\x5a" * 64
-
-
-def canaries(size: int, n: int) -> list[bytearray]:
-    return [bytearray(b"\xa5") * size for _ in range(n)]
-
-
-def intact(cs: list[bytearray]) -> bool:
-    return all(c.count(0xA5) == len(c) for c in cs)
-
-
-def still_unread(sock: socket.socket) -> bool:
-    """The bytes sent to ``sock``'s peer are still queued: no request took them."""
-    time.sleep(0.05)
-    sock.setblocking(False)
-    try:
-        return sock.recv(len(DATA) * 2) == DATA
-    except BlockingIOError:
-        return False
+pytestmark = needs_io_uring
 
 
 def test_sock_recv_into_in_flight_at_loop_close():
@@ -55,9 +31,9 @@ def test_sock_recv_into_in_flight_at_loop_close():
     loop.close()
     del buf, task, loop
     gc.collect()
-    cs = canaries(4096, 200)
-    b.send(DATA)
-    assert still_unread(a)
+    cs = canaries(4096)
+    b.send(b"probe")
+    assert unread(a)
     assert intact(cs)
     a.close()
     b.close()
@@ -76,9 +52,9 @@ def test_transport_receive_armed_at_loop_close():
     del loop
     gc.collect()
     ring_bytes = _BUFFERS * _BUFFER_SIZE
-    cs = canaries(ring_bytes, 2) + canaries(_BUFFER_SIZE, 200)
-    b.send(DATA)
-    assert still_unread(a2)
+    cs = canaries(ring_bytes, n=2) + canaries(_BUFFER_SIZE)
+    b.send(b"probe")
+    assert unread(a2)
     assert intact(cs)
     a.close()
     a2.close()
