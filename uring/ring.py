@@ -146,6 +146,16 @@ def open_ring(fd: int):
 
 # sigmask_sz in io_uring_getevents_arg: the kernel's sigset size, _NSIG / 8.
 _KERNEL_SIGSET_SIZE = 8
+
+# Plain ints for the hot paths. An operator between an int and an IntFlag
+# member runs the flag class's Python-level __rand__/__ror__ and builds a new
+# member: about 2 us each on CPython 3.11, against 0.07 us for two ints.
+_F_MORE = int(IORING_CQE_F_MORE)
+_SQ_NEED_WAKEUP = int(IORING_SQ_NEED_WAKEUP)
+_SQ_NEEDS_ENTER = int(IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)
+_ENTER_GETEVENTS = int(IORING_ENTER_GETEVENTS)
+_ENTER_SQ_WAKEUP = int(IORING_ENTER_SQ_WAKEUP)
+_ENTER_REGISTERED_RING = int(IORING_ENTER_REGISTERED_RING)
 _U64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -603,8 +613,8 @@ class Ring:
                 # other's store (liburing sq_ring_needs_enter). TSO alone would
                 # allow our load to pass our store and both to miss.
                 smp_mb()
-                if self._sq_u32[self._sq_kflags] & IORING_SQ_NEED_WAKEUP:
-                    flags |= IORING_ENTER_SQ_WAKEUP
+                if self._sq_u32[self._sq_kflags] & _SQ_NEED_WAKEUP:
+                    flags |= _ENTER_SQ_WAKEUP
                 elif not wait_nr and not self._cq_needs_flush():
                     return pending
             else:
@@ -613,11 +623,11 @@ class Ring:
                 # while the thread sleeps. So always ask for the wake-up. The
                 # cost: one io_uring_enter per submit, as without SQPOLL (the
                 # kernel thread still does the submission work).
-                flags |= IORING_ENTER_SQ_WAKEUP
+                flags |= _ENTER_SQ_WAKEUP
         need_events = wait_nr or self._iopoll or self._cq_needs_flush()
         if need_events:
-            flags |= IORING_ENTER_GETEVENTS
-        elif not to_submit and not flags & IORING_ENTER_SQ_WAKEUP:
+            flags |= _ENTER_GETEVENTS
+        elif not to_submit and not flags & _ENTER_SQ_WAKEUP:
             return 0
         if timeout is not None and wait_nr:
             submitted = self._enter_timeout(to_submit, wait_nr, flags, timeout)
@@ -630,7 +640,7 @@ class Ring:
         # and only an enter with GETEVENTS moves them into the CQ ring.
         # IORING_SQ_TASKRUN (5.19, with TASKRUN_FLAG): completions are queued
         # as task work that only runs when we enter.
-        return bool(self._sq_u32[self._sq_kflags] & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))
+        return bool(self._sq_u32[self._sq_kflags] & _SQ_NEEDS_ENTER)
 
     def _enter(self, to_submit: int, min_complete: int, flags: int, arg=None,
                argsz: int = 0) -> int:
@@ -659,7 +669,7 @@ class Ring:
         arg.sigmask = 0
         arg.sigmask_sz = _KERNEL_SIGSET_SIZE
         arg.ts = ctypes.addressof(ts)
-        flags |= IORING_ENTER_EXT_ARG
+        flags |= int(IORING_ENTER_EXT_ARG)
         # A deadline, not a duration: a retry after EINTR must not start the
         # full timeout again, or a steady signal keeps the wait alive forever.
         deadline = time.monotonic_ns() + total
@@ -668,7 +678,7 @@ class Ring:
             # 6.12: the kernel takes the deadline itself, on the ring's clock
             # (CLOCK_MONOTONIC unless IORING_REGISTER_CLOCK changed it), the
             # clock time.monotonic_ns() reads.
-            flags |= IORING_ENTER_ABS_TIMER
+            flags |= int(IORING_ENTER_ABS_TIMER)
             ts.tv_sec, ts.tv_nsec = split_ns(deadline)
         waiters = self._waiters
         waiters.append(None)
@@ -723,7 +733,7 @@ class Ring:
         # not be read before the tail itself.
         tail = load_acquire(self._cq_u32, self._cq_ktail)
         if tail == head and self._cq_needs_flush():
-            self._enter(0, 0, IORING_ENTER_GETEVENTS | self._enter_flags)
+            self._enter(0, 0, _ENTER_GETEVENTS | self._enter_flags)
             tail = load_acquire(self._cq_u32, self._cq_ktail)
         n = (tail - head) & _U32
         if not n:
@@ -755,7 +765,7 @@ class Ring:
     def _release_kept(self, cqes) -> None:
         keep = self._keep
         for cqe in cqes:
-            if not cqe[2] & IORING_CQE_F_MORE:
+            if not cqe[2] & _F_MORE:
                 held = keep.pop(cqe[0], None)
                 if held is not None and self._not_submitted(held[0]):
                     # The holder has not reached the kernel: this final CQE is
@@ -827,7 +837,7 @@ class Ring:
         self._ring_fd_index = upd.offset
         self._ring_fd_thread = threading.get_ident()
         self._enter_fd = upd.offset
-        self._enter_flags |= IORING_ENTER_REGISTERED_RING
+        self._enter_flags |= _ENTER_REGISTERED_RING
         return upd.offset
 
     # -- lifetime ------------------------------------------------------------------
@@ -929,7 +939,7 @@ class Ring:
             return
         self._ring_fd_index = None
         self._enter_fd = self.fd
-        self._enter_flags &= ~IORING_ENTER_REGISTERED_RING
+        self._enter_flags &= ~_ENTER_REGISTERED_RING
         if self._ring_fd_thread != threading.get_ident():
             reasons.append("its fd was registered (register_ring_fd) by another thread,"
                            " whose registration keeps the ring alive until that thread exits")
@@ -1004,7 +1014,7 @@ class Ring:
         # through the mapping itself (uring.bench's bare loop) moved it.
         self._cq_head = self._cq_u32[self._cq_khead]
         try:
-            self._enter(0, 0, IORING_ENTER_GETEVENTS | self._enter_flags)
+            self._enter(0, 0, _ENTER_GETEVENTS | self._enter_flags)
         except OSError:
             pass
         while self.copy_cqes_raw():
